@@ -22,6 +22,7 @@ REPO_DIR = Path(__file__).resolve().parent
 DATA_DIR_ENV = "VF_DATA_DIR"  # folder laid out like ../shared/data; unset and absent -> the hub
 USB_DIR_ENV = "VF_USB_DIR"  # folder holding USB's task_datasets/ (default: $VF_DATA_DIR/usb)
 PROFILE_ENV = "VF_PROFILE"  # gpu | cpu | smoke
+MODEL_ENV = "VF_MODEL"  # a hub id or local path to use instead of the packaged MiniLM
 GENERATED_DIR = REPO_DIR / "data"  # git-ignored processed splits
 
 CONSISTENT, INCONSISTENT = 2, 0  # entailment / contradiction, in MNLI order
@@ -35,7 +36,7 @@ PAIR_COLUMNS = ["premise", "hypothesis", "label", "doc_id", "dataset"]
 class Config:
     """Every knob of a run; printed at the top of each notebook and saved with the results."""
     profile: str = "cpu"
-    model_name: str | None = None  # None: the packaged all-MiniLM-L6-v2; or any hub id / local path
+    model_name: str | None = None  # None: the packaged all-MiniLM-L6-v2; or any hub id / local path ($VF_MODEL)
     max_length: int = 320  # tokens per (document, summary) pair; only the document is truncated
     batch_size: int = 16  # pairs per forward pass
     grad_accum: int = 1  # 16 x 1 = 16 pairs per optimizer update
@@ -44,7 +45,7 @@ class Config:
     warmup_ratio: float = 0.1  # share of all updates spent warming up
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     max_grad_norm: float = 1.0
-    eval_every: int = 22  # optimizer updates between evaluations (plus step 0 and the end)
+    eval_every: int = 33  # optimizer updates between evaluations (plus update 0 and the end): 4 per run
     eval_batch_size: int = 64  # pairs per forward pass when scoring; sorted by length, so little padding
     select_metric: str = "fib_validation_all/roc_auc"  # "<eval set>/<metric>" that picks the kept weights
     bf16: bool | None = None  # None: bf16 autocast on CUDA only (on this CPU it was not measured faster)
@@ -67,11 +68,13 @@ PROFILES = {
 
 
 def get_config(profile: str | None = None, **overrides) -> Config:
-    """The named profile (default: $VF_PROFILE, else 'cpu') with keyword overrides."""
+    """The named profile (default: $VF_PROFILE, else 'cpu') with keyword overrides; $VF_MODEL sets the model."""
     profile = profile or os.environ.get(PROFILE_ENV) or "cpu"
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)} "
                          f"(argument or ${PROFILE_ENV}).")
+    if os.environ.get(MODEL_ENV) and "model_name" not in overrides:
+        overrides["model_name"] = os.environ[MODEL_ENV]
     return dataclasses.replace(PROFILES[profile], **overrides)
 
 
@@ -784,13 +787,13 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
         timestamp=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), condition=condition,
         ood_source=ood_source, model=model_display_name(cfg), seed=cfg.seed, profile=cfg.profile,
         wall_seconds=round(wall_seconds, 1), git_commit=git_commit())
-    rows = rows.reindex(columns=METRICS_COLUMNS).astype({"n_pairs": int, "n_inconsistent": int})
+    rows = rows.reindex(columns=METRICS_COLUMNS).astype({"n_pairs": int, "n_inconsistent": int}).round(4)
     if path.exists():
         header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
         if header != METRICS_COLUMNS:
             raise DataError(f"{path}:1 has columns {header}, expected {METRICS_COLUMNS}. Move the old file away.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_csv(path, mode="a", header=not path.exists(), index=False, float_format="%.4f")
+    rows.to_csv(path, mode="a", header=not path.exists(), index=False)
     return path
 
 

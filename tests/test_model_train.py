@@ -1,0 +1,141 @@
+"""Label resolution, model loading through the real code path, the loop's arithmetic, and a tiny end-to-end run."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from transformers import BartConfig, BartForSequenceClassification, BertConfig, BertForSequenceClassification
+
+import utils
+
+MNLI_ORDER = {0: "contradiction", 1: "neutral", 2: "entailment"}
+CROSS_ENCODER_ORDER = {0: "contradiction", 1: "entailment", 2: "neutral"}  # cross-encoder/nli-*
+DOC_WORDS = "apple river stone green house music paper window garden city table letter water school horse".split()
+SWAP_WORDS = "rocket violin desert tiger castle pepper".split()
+
+
+def test_label_ids_follow_the_config():
+    assert utils.label_ids(BertConfig(id2label=MNLI_ORDER)) == (0, 2)
+    assert utils.label_ids(BertConfig(id2label=CROSS_ENCODER_ORDER)) == (0, 1)
+    assert utils.label_ids(BertConfig(id2label={0: "CONTRADICTION", 1: "NEUTRAL", 2: "ENTAILMENT"})) == (0, 2)
+    with pytest.raises(ValueError, match="no 'contradiction' label"):
+        utils.label_ids(BertConfig(id2label={0: "negative", 1: "positive"}))
+
+
+def tiny_bert(folder, id2label=MNLI_ORDER):
+    tokenizer = utils.load_tokenizer()
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128, id2label=id2label,
+                        label2id={v: k for k, v in id2label.items()})
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_bart(folder):
+    tokenizer = utils.load_tokenizer()
+    tokenizer.model_input_names = ["input_ids", "attention_mask"]  # BART takes no token_type_ids
+    # BART classifies from the last </s>; with this WordPiece tokenizer that is [SEP]
+    config = BartConfig(vocab_size=tokenizer.vocab_size, d_model=32, encoder_layers=1, decoder_layers=1,
+                        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
+                        decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=tokenizer.pad_token_id,
+                        eos_token_id=tokenizer.sep_token_id, bos_token_id=tokenizer.cls_token_id,
+                        decoder_start_token_id=tokenizer.sep_token_id, forced_eos_token_id=None,
+                        id2label=CROSS_ENCODER_ORDER, label2id={v: k for k, v in CROSS_ENCODER_ORDER.items()})
+    torch.manual_seed(0)
+    BartForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def synthetic_pairs(n_docs, seed):
+    """A summary copied from its document (consistent) against one with a word swapped in (inconsistent)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(n_docs):
+        words = list(rng.choice(DOC_WORDS, 10))
+        start = rng.integers(0, 6)
+        summary = words[start:start + 4]
+        swapped = list(summary)
+        swapped[rng.integers(0, 4)] = rng.choice(SWAP_WORDS)
+        premise = " ".join(words) + "."
+        rows.append(dict(premise=premise, hypothesis=" ".join(summary) + ".", label=utils.CONSISTENT, doc_id=f"d{d}"))
+        rows.append(dict(premise=premise, hypothesis=" ".join(swapped) + ".", label=utils.INCONSISTENT, doc_id=f"d{d}"))
+    return pd.DataFrame(rows).assign(dataset="synthetic")
+
+
+def test_tiny_bart_and_bert_load_and_score_through_the_same_code(tmp_path):
+    pairs = synthetic_pairs(4, seed=1)
+    for folder, expected in ((tiny_bert(tmp_path / "bert"), (0, 2)), (tiny_bart(tmp_path / "bart"), (0, 1))):
+        tokenizer, model = utils.load_model(folder)
+        assert utils.label_ids(model.config) == expected
+        p = utils.predict_proba(model, tokenizer, pairs, max_length=64, batch_size=3)
+        assert p.shape == (8,) and np.all((p > 0) & (p < 1))
+        # scoring in length-sorted batches returns each pair's own score
+        single = [utils.predict_proba(model, tokenizer, pairs.iloc[[i]], 64)[0] for i in range(len(pairs))]
+        np.testing.assert_allclose(p, single, rtol=1e-4, atol=1e-5)
+
+
+def test_truncation_cuts_only_the_document():
+    tokenizer = utils.load_tokenizer()
+    pairs = pd.DataFrame({"premise": ["word " * 500], "hypothesis": ["the summary stays whole"], "label": [2]})
+    ids = utils.tokenize_pairs(tokenizer, pairs, max_length=64)[0]["input_ids"]
+    assert len(ids) == 64
+    assert tokenizer.decode(ids).endswith("word [SEP] the summary stays whole [SEP]")
+
+
+def test_training_labels_use_the_models_ids(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path, CROSS_ENCODER_ORDER))
+    features = utils.tokenize_pairs(tokenizer, synthetic_pairs(1, 0), 64,
+                                    {utils.CONSISTENT: 1, utils.INCONSISTENT: 0})
+    assert [f["labels"] for f in features] == [1, 0]  # entailment is id 1 in this order, not 2
+
+
+def small_config(**overrides):
+    base = dict(max_length=64, batch_size=4, grad_accum=1, epochs=1, lr=1e-3, warmup_ratio=0.0, eval_every=1,
+                eval_batch_size=32, select_metric="validation/roc_auc")
+    return utils.get_config("smoke", **{**base, **overrides})
+
+
+def test_scheduler_warms_up_then_decays_to_zero(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    pairs = synthetic_pairs(8, seed=2)  # 16 pairs / 4 = 4 updates
+    cfg = small_config(warmup_ratio=0.5, lr=1e-3)
+    history = utils.train(model, tokenizer, pairs, {"validation": synthetic_pairs(4, 3)}, cfg)
+    # update 0: 0; warmup over 2 updates; then linear decay to 0 at update 4
+    np.testing.assert_allclose(history["lr"], [0.0, 5e-4, 1e-3, 5e-4, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("n_docs, accum, expected_updates", [(5, 2, 2), (6, 3, 1), (7, 2, 2), (8, 1, 4)])
+def test_accumulation_boundary_counts_the_last_partial_window(tmp_path, n_docs, accum, expected_updates):
+    # 2 pairs per doc, batches of 4: 5 docs -> 3 batches -> windows [2, 1] -> 2 updates; 7 docs -> 4 batches -> 2
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    cfg = small_config(grad_accum=accum, epochs=2)
+    history = utils.train(model, tokenizer, synthetic_pairs(n_docs, 4), {"validation": synthetic_pairs(4, 3)}, cfg)
+    assert history["update"].iloc[-1] == 2 * expected_updates
+    assert history["epoch"].iloc[-1] == 2.0
+
+
+def test_selection_on_a_test_set_is_refused(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    cfg = small_config(select_metric="test/roc_auc")
+    with pytest.raises(ValueError, match="must name a validation set"):
+        utils.train(model, tokenizer, synthetic_pairs(4, 0), {"test": synthetic_pairs(4, 1)}, cfg)
+
+
+def test_unknown_profile_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'.*\['cpu', 'gpu', 'smoke'\]"):
+        utils.get_config("fast")
+
+
+def test_tiny_end_to_end_run_beats_chance(tmp_path):
+    utils.seed_everything(0)
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    train, validation, test = synthetic_pairs(150, 10), synthetic_pairs(30, 11), synthetic_pairs(50, 12)
+    cfg = small_config(batch_size=16, epochs=4, lr=2e-3, warmup_ratio=0.1, eval_every=10)
+    history = utils.train(model, tokenizer, train, {"validation": validation}, cfg)
+    p = utils.predict_proba(model, tokenizer, test, cfg.max_length)
+    metrics = utils.compute_metrics(test["label"] == utils.INCONSISTENT, p, test["doc_id"])
+    assert history["validation/roc_auc"].iloc[0] < 0.8  # it had to learn
+    assert metrics["roc_auc"] > 0.9
+    assert metrics["choice_accuracy"] > 0.9
