@@ -391,6 +391,9 @@ def usb_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return splits
 
 
+OOD_SOURCES = {"summedits": summedits_splits, "usb": usb_splits}
+
+
 def assert_no_document_leakage(splits: dict[str, pd.DataFrame]) -> None:
     """Raise if one document appears in two different splits (the *_all variants count as their base split)."""
     seen: dict[str, str] = {}
@@ -781,7 +784,7 @@ METRICS_COLUMNS = ["timestamp", "condition", "ood_source", "model", "seed", "spl
 
 def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source: str = "",
                    wall_seconds: float = float("nan")) -> Path:
-    """Append one row per split to results/metrics.csv; refuse a file whose columns differ."""
+    """Append one row per split to results/metrics.csv, and the config to results/configs.jsonl."""
     path = Path(cfg.results_dir) / "metrics.csv"
     rows = table.rename_axis("split").reset_index().assign(
         timestamp=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), condition=condition,
@@ -794,6 +797,9 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
             raise DataError(f"{path}:1 has columns {header}, expected {METRICS_COLUMNS}. Move the old file away.")
     path.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(path, mode="a", header=not path.exists(), index=False)
+    with open(path.with_name("configs.jsonl"), "a", encoding="utf-8") as f:  # the config behind those rows
+        f.write(json.dumps(dict(timestamp=rows["timestamp"].iloc[0], condition=condition, ood_source=ood_source,
+                                config=dataclasses.asdict(cfg))) + "\n")
     return path
 
 
