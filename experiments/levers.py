@@ -50,7 +50,7 @@ def main():
         utils.train(model, tokenizer, splits["train"], {f"{source}_validation": splits["validation"], **fib_val},
                     stage_cfg)
     print("== stage fib")
-    history = utils.train(model, tokenizer, fib["train"], fib_val, cfg)
+    history = utils.train(model, tokenizer, utils.fib_training_pairs(fib, cfg), fib_val, cfg)
     probs = utils.score_splits(model, tokenizer, {k: fib[k] for k in ("validation", "validation_all")}, cfg)
     table = utils.evaluate_splits({k: fib[k] for k in ("validation", "validation_all")}, probs)
     row = dict(name=args.name, stages=" ".join(args.stage), overrides=" ".join(args.set), profile=cfg.profile,
