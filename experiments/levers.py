@@ -8,6 +8,7 @@ Stages run in the order given, each selecting its weights on its own validation 
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,10 @@ def main():
     for stage in args.stage:
         source, _, epochs = stage.partition(":")
         splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
-        stage_cfg = dataclasses.replace(cfg, epochs=int(epochs or 1), select_metric=f"{source}_validation/roc_auc")
+        epochs = int(epochs or 1)
+        updates = math.ceil(len(splits["train"]) / (cfg.batch_size * cfg.grad_accum)) * epochs
+        stage_cfg = dataclasses.replace(cfg, epochs=epochs, select_metric=f"{source}_validation/roc_auc",
+                                        eval_every=max(1, math.ceil(updates / 4)))  # 4 evaluations per stage
         print(f"== stage {source}: {len(splits['train'])} pairs x {stage_cfg.epochs} epochs")
         utils.train(model, tokenizer, splits["train"], {f"{source}_validation": splits["validation"], **fib_val},
                     stage_cfg)
