@@ -570,6 +570,14 @@ def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFram
     return fib[choices[cfg.fib_negatives]]
 
 
+def class_weights(labels, num_labels: int) -> torch.Tensor:
+    """Inverse class frequency, n / (classes present x n_c), so a 6:1 imbalance weighs both classes equally."""
+    counts = np.bincount(np.asarray(labels), minlength=num_labels)
+    present = counts > 0
+    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def subsample(df: pd.DataFrame, n: int | None, seed: int = SPLIT_SEED) -> pd.DataFrame:
     """At most n rows, stratified by label so both classes stay."""
     if n is None or len(df) <= n:
@@ -593,10 +601,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                          f"({model.config.id2label}).")
     features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map)
     class_weight = None
-    if cfg.class_weighted:  # inverse frequency, so a 6:1 imbalance weighs both classes equally
-        counts = np.bincount([f["labels"] for f in features], minlength=model.config.num_labels)
-        class_weight = torch.tensor(np.where(counts > 0, len(features) / (len(counts[counts > 0]) * np.maximum(counts, 1)), 0.0),
-                                    dtype=torch.float32, device=device)
+    if cfg.class_weighted:
+        class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
     # batches of similar length, so dynamic padding wastes little compute
     sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                    generator=torch.Generator().manual_seed(cfg.seed))

@@ -199,3 +199,24 @@ def test_save_splits_keeps_a_changed_previous_version(tmp_path):
     utils.save_splits({"train": pd.DataFrame({"a": [2]})}, "toy", tmp_path)
     assert (tmp_path / "toy_train.jsonl.previous").read_text().strip() == '{"a":1}'
     assert (tmp_path / "toy_train.jsonl").read_text().strip() == '{"a":2}'
+
+
+# ---------------------------------------------------------------- SICK
+
+def test_sick_counts_and_three_way_labels(real_data):
+    pairs = utils.load_sick()
+    assert len(pairs) == 9840
+    assert pairs["label"].value_counts().to_dict() == {utils.NEUTRAL: 5595, utils.CONSISTENT: 2821,
+                                                       utils.INCONSISTENT: 1424}
+    splits = utils.sick_splits(pairs)
+    assert len(splits["train"]) == 4439
+    assert utils.NEUTRAL not in set(splits["validation"]["label"])  # ROC AUC needs a two-way validation set
+
+
+def test_sick_label_outside_its_set(data_root):
+    (data_root / "sick").mkdir()
+    header = "pair_ID\tsentence_A\tsentence_B\tentailment_label\tSemEval_set"
+    (data_root / "sick" / "SICK.txt").write_text(f"{header}\n1\tA man.\tA person.\tENTAILMENT\tTRAIN\n"
+                                                 f"2\tA cat.\tA dog.\tMAYBE\tTRAIN\n")
+    with pytest.raises(utils.DataError, match=r"SICK.txt:3: label 'MAYBE' is outside"):
+        utils.load_sick()

@@ -139,3 +139,29 @@ def test_tiny_end_to_end_run_beats_chance(tmp_path):
     assert history["validation/roc_auc"].iloc[0] < 0.8  # it had to learn
     assert metrics["roc_auc"] > 0.9
     assert metrics["choice_accuracy"] > 0.9
+
+
+def test_class_weights_balance_the_classes_present():
+    weights = utils.class_weights([0] * 6 + [2], num_labels=3)
+    # 7 pairs, 2 classes present: 7 / (2 x 6) and 7 / (2 x 1); neutral is absent and weighs nothing
+    np.testing.assert_allclose(weights.numpy(), [7 / 12, 0.0, 3.5], rtol=1e-6)
+
+
+def test_training_label_map_includes_neutral_only_when_the_model_has_it():
+    assert utils.training_label_map(BertConfig(id2label=CROSS_ENCODER_ORDER)) == {2: 1, 0: 0, 1: 2}
+    assert utils.training_label_map(BertConfig(id2label={0: "contradiction", 1: "entailment"})) == {2: 1, 0: 0}
+
+
+def test_three_way_data_on_a_two_label_model_is_refused(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path, {0: "contradiction", 1: "entailment"}))
+    pairs = synthetic_pairs(2, 0)
+    pairs.loc[0, "label"] = utils.NEUTRAL
+    with pytest.raises(ValueError, match="need classes the model lacks"):
+        utils.train(model, tokenizer, pairs, {"validation": synthetic_pairs(2, 1)}, small_config())
+
+
+def test_fib_negatives_option_is_checked():
+    fib = {"train": "balanced split", "train_all": "every negative"}
+    assert utils.fib_training_pairs(fib, utils.get_config("smoke", fib_negatives="all")) == "every negative"
+    with pytest.raises(ValueError, match="fib_negatives must be one of"):
+        utils.fib_training_pairs(fib, utils.get_config("smoke", fib_negatives="most"))
