@@ -831,6 +831,7 @@ def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_siz
                   bf16: bool = False, progress: bool = True) -> np.ndarray:
     """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out)."""
     from transformers import DataCollatorWithPadding
+    check_pairs_frame(df, "scoring input")
     contradiction, entailment = label_ids(model.config)
     features = tokenize_pairs(tokenizer, df, max_length)
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
