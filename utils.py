@@ -947,6 +947,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+def _save_figure(fig, title: str, results_dir):
+    """Title the figure and save it as results/<title>.png."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(results_dir) / f"{_slug(title)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
 def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "results"):
     """ROC, PR, precision/recall against threshold, and per-class histograms; saved as results/<title>.png."""
     import matplotlib.pyplot as plt
@@ -981,12 +991,7 @@ def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "
     axes[3].set(xlabel="P(inconsistent)", ylabel="share of class", title=f"JS divergence {m['js_divergence']:.3f}")
     for ax in axes:
         ax.legend(loc="best", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(results_dir) / f"{_slug(title)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return fig
+    return _save_figure(fig, title, results_dir)
 
 
 def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLike = "results"):
@@ -1002,12 +1007,7 @@ def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLi
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", title="ROC AUC during training")
     ax_auc.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(results_dir) / f"{_slug(title)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return fig
+    return _save_figure(fig, title, results_dir)
 
 
 # ----------------------------------------------------------------------------- results
