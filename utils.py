@@ -1041,12 +1041,13 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
 
 
 def git_commit() -> str:
-    """The current commit, with '-dirty' when the tree has uncommitted changes."""
+    """The current commit, with '-dirty' when code (anything outside results/) has uncommitted changes."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR,
-                               capture_output=True, text=True).stdout.strip()
+        # results/ is what runs write, not code
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+                               cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
