@@ -22,6 +22,7 @@ REPO_DIR = Path(__file__).resolve().parent
 DATA_DIR_ENV = "VF_DATA_DIR"  # folder laid out like ../shared/data; unset and absent -> the hub
 USB_DIR_ENV = "VF_USB_DIR"  # folder holding USB's task_datasets/ (default: $VF_DATA_DIR/usb)
 PROFILE_ENV = "VF_PROFILE"  # gpu | cpu | smoke
+RESUME_ENV = "VF_RESUME"  # 1: training continues from the latest checkpoint
 MODEL_ENV = "VF_MODEL"  # a hub id or local path to use instead of the packaged MiniLM
 GENERATED_DIR = REPO_DIR / "data"  # git-ignored processed splits
 
@@ -45,6 +46,8 @@ class Config:
     warmup_ratio: float = 0.1  # share of all updates spent warming up
     weight_decay: float = 0.01  # not applied to biases and LayerNorm weights
     max_grad_norm: float = 1.0
+    checkpoint_every: int = 33  # optimizer updates between resumable checkpoints (and one at the end)
+    resume: bool = False  # continue from the latest checkpoint ($VF_RESUME=1)
     fib_negatives: str = "balanced"  # FIB training pairs: "balanced" (1:1, 700) or "all" (2,474)
     class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced training sets)
     eval_every: int = 33  # optimizer updates between evaluations (plus update 0 and the end): 4 per run
@@ -77,6 +80,8 @@ def get_config(profile: str | None = None, **overrides) -> Config:
                          f"(argument or ${PROFILE_ENV}).")
     if os.environ.get(MODEL_ENV) and "model_name" not in overrides:
         overrides["model_name"] = os.environ[MODEL_ENV]
+    if os.environ.get(RESUME_ENV, "") not in ("", "0") and "resume" not in overrides:
+        overrides["resume"] = True
     return dataclasses.replace(PROFILES[profile], **overrides)
 
 
@@ -517,11 +522,15 @@ def load_model(name_or_path: str | os.PathLike | None = None):
     """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
     from transformers import AutoModelForSequenceClassification
     source = _model_source(name_or_path)
-    if name_or_path is None:  # a sentence encoder: the 3-label head is new and untrained
+    # weights only from safetensors: a pickled checkpoint can run code when it is loaded
+    head = dict(num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+    try:  # the packaged MiniLM is a sentence encoder: its 3-label head is new and untrained
         model = AutoModelForSequenceClassification.from_pretrained(
-            source, num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(source)
+            source, use_safetensors=True, trust_remote_code=False, **(head if name_or_path is None else {}))
+    except OSError as e:
+        raise ValueError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
+                         "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
+                         "model.save_pretrained(folder) (it writes model.safetensors).") from None
     label_ids(model.config)
     return load_tokenizer(name_or_path), model
 
@@ -585,14 +594,126 @@ def subsample(df: pd.DataFrame, n: int | None, seed: int = SPLIT_SEED) -> pd.Dat
     return train_test_split(df, train_size=n, stratify=df["label"], random_state=seed)[0].sort_index()
 
 
-def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFrame:
-    """Finetune in place; keep the weights that score best on cfg.select_metric; return the history."""
+def check_pairs_frame(df: pd.DataFrame, name: str) -> None:
+    """A clear error for an empty split or an empty premise or hypothesis, before any tokenizing."""
+    if len(df) == 0:
+        raise ValueError(f"{name}: the split is empty; check the split names and the max_docs setting.")
+    for column in ("premise", "hypothesis"):
+        empty = df[column].astype(str).str.strip() == ""
+        if empty.any():
+            raise ValueError(f"{name}: empty {column} in row {df.index[empty.to_numpy()][0]}; "
+                             "remove the row or fill in the text.")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def model_fingerprint(model) -> dict:
+    """What a checkpoint must match: architecture, labels and every weight's name and shape."""
+    shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
+    return {"class": type(model).__name__, "id2label": {str(k): v for k, v in model.config.id2label.items()},
+            "weights": hashlib.sha1(shapes.encode()).hexdigest()}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best: dict) -> Path:
+    """Write ckpt-<update>/ under a temporary name, rename it, then point latest.json at it; old ones go."""
+    from safetensors.torch import save_file, save_model
+    import random
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"ckpt-{state['update']:06d}"
+    tmp = folder / f".tmp-{name}"
+    if tmp.exists():
+        import shutil
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_model(model, str(tmp / "model.safetensors"))
+    if best["state"] is not None:
+        save_file({k: v.contiguous() for k, v in best["state"].items()}, str(tmp / "best.safetensors"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "sampler_rng": state["sampler_rng"],
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+               tmp / "trainer_state.pt")
+    np_state = np.random.get_state()
+    meta = {k: v for k, v in state.items() if k != "sampler_rng"}
+    meta.update(best_score=best["score"], best_update=best["update"], fingerprint=model_fingerprint(model),
+                python_rng=random.getstate(), numpy_rng=[np_state[0], np_state[1].tolist(), *np_state[2:]])
+    (tmp / "meta.json").write_text(json.dumps(meta, default=float), encoding="utf-8")
+    os.replace(tmp, folder / name)
+    _atomic_write_text(folder / "latest.json", json.dumps({"checkpoint": name}))
+    for old in folder.glob("ckpt-*"):
+        if old.name != name:
+            import shutil
+            shutil.rmtree(old)
+    return folder / name
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, dict, dict]:
+    """Restore a checkpoint written by save_checkpoint; returns (state, best, trainer_state)."""
+    from safetensors.torch import load_file, load_model
+    import random
+    pointer = json.loads((folder / "latest.json").read_text())
+    path = folder / pointer["checkpoint"]
+    meta = json.loads((path / "meta.json").read_text())
+    expected = model_fingerprint(model)
+    if meta["fingerprint"] != expected:
+        raise ValueError(f"checkpoint {path} was written for another model or label set "
+                         f"({meta['fingerprint']['class']}, labels {meta['fingerprint']['id2label']}); this model is "
+                         f"{expected['class']} with labels {expected['id2label']}. Use a fresh checkpoint folder.")
+    load_model(model, str(path / "model.safetensors"))
+    trainer_state = torch.load(path / "trainer_state.pt", weights_only=True)
+    optimizer.load_state_dict(trainer_state["optimizer"])
+    scheduler.load_state_dict(trainer_state["scheduler"])
+    torch.set_rng_state(trainer_state["torch_rng"])
+    if trainer_state["cuda_rng"]:
+        torch.cuda.set_rng_state_all(trainer_state["cuda_rng"])
+    version, internal, gauss = meta.pop("python_rng")
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, *rest = meta.pop("numpy_rng")
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    best_file = path / "best.safetensors"
+    best = {"score": meta.pop("best_score"), "update": meta.pop("best_update"),
+            "state": load_file(str(best_file)) if best_file.exists() else None}
+    print(f"resumed from {path} (update {meta['update']}, epoch {meta['epoch']}, batch {meta['step']})")
+    return meta, best, trainer_state
+
+
+def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
+    """True when there is a checkpoint to resume; an old one that is not resumed is moved aside, not overwritten."""
+    if folder is None or not (folder / "latest.json").exists():
+        return False
+    if resume:
+        return True
+    previous = folder.with_name(folder.name + ".previous")
+    if previous.exists():
+        import shutil
+        shutil.rmtree(previous)
+    os.replace(folder, previous)
+    print(f"{folder} held an earlier run's checkpoint; moved to {previous} (set resume=True to continue it)")
+    return False
+
+
+# ----------------------------------------------------------------------------- train loop
+
+def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.DataFrame], cfg: Config,
+          checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Finetune in place; keep the weights that score best on cfg.select_metric; return the history.
+
+    With checkpoint_dir, a checkpoint is written every cfg.checkpoint_every updates and at the end;
+    cfg.resume=True continues from the latest one, with the same result as an uninterrupted run.
+    """
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding, get_scheduler
     from transformers.trainer_pt_utils import LengthGroupedSampler
     select_set = cfg.select_metric.split("/")[0]
     if select_set not in eval_sets or "test" in select_set:
         raise ValueError(f"select_metric {cfg.select_metric!r} must name a validation set among {list(eval_sets)}")
+    for name, df in {"training split": train_df, **eval_sets}.items():
+        check_pairs_frame(df, name)
     device = pick_device()
     model.to(device)
     label_map = training_label_map(model.config)
@@ -603,11 +724,12 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     class_weight = None
     if cfg.class_weighted:
         class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
-    # batches of similar length, so dynamic padding wastes little compute
+    # batches of similar length, so dynamic padding wastes little compute; own generators, so a resumed run
+    # replays the same batches without touching the global RNG that dropout uses
     sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                    generator=torch.Generator().manual_seed(cfg.seed))
     loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler,
-                        collate_fn=DataCollatorWithPadding(tokenizer))
+                        collate_fn=DataCollatorWithPadding(tokenizer), generator=torch.Generator().manual_seed(cfg.seed))
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -620,11 +742,17 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
           f"-> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
           + (" (bf16 autocast)" if use_bf16 else ""))
 
-    history, best = [], {"score": -math.inf, "update": 0, "state": None}
-    losses, norms, update, start = [], [], 0, time.time()
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    state = dict(update=0, epoch=0, step=0, history=[], losses=[], norms=[], seconds=0.0)
+    best = {"score": -math.inf, "update": 0, "state": None}
+    if _prepare_checkpoint_dir(checkpoint_dir, cfg.resume):
+        state, best, restored = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
+        sampler.generator.set_state(restored["sampler_rng"])
+    history, losses, norms = state["history"], state["losses"], state["norms"]
+    start = time.time() - state["seconds"]
 
-    def log(epoch: float) -> None:
-        record = dict(update=update, epoch=round(epoch, 3), seconds=round(time.time() - start, 1),
+    def log(update: int) -> None:
+        record = dict(update=update, epoch=round(update / updates_per_epoch, 3), seconds=round(time.time() - start, 1),
                       train_loss=float(np.mean(losses)) if losses else np.nan,
                       grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
         for name, df in eval_sets.items():
@@ -633,17 +761,29 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             m = compute_metrics(df["label"] == INCONSISTENT, p)
             record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
         if record[cfg.select_metric] > best["score"]:
-            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best.update(score=record[cfg.select_metric], update=update, state=state)
+            weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update(score=record[cfg.select_metric], update=update, state=weights)
         history.append(record)
         losses.clear(), norms.clear()
         tqdm.write(f"update {update}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "update"))
         model.train()
 
-    log(epoch=0.0)
-    progress = tqdm(total=total_updates, desc="training")
-    for epoch in range(cfg.epochs):
+    def checkpoint(update: int, epoch: int, step: int, epoch_rng: torch.Tensor) -> None:
+        if checkpoint_dir is not None:
+            state.update(update=update, epoch=epoch, step=step, seconds=time.time() - start, sampler_rng=epoch_rng)
+            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, best)
+
+    if not history:
+        log(update=0)
+    update = state["update"]
+    model.train()
+    progress = tqdm(total=total_updates, initial=update, desc="training")
+    for epoch in range(state["epoch"], cfg.epochs):
+        skip = state["step"] if epoch == state["epoch"] else 0  # batches a resumed run already trained on
+        epoch_rng = sampler.generator.get_state()
         for step, batch in enumerate(loader):
+            if step < skip:
+                continue
             window_start = step - step % cfg.grad_accum
             window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
             batch = batch.to(device)
@@ -651,17 +791,27 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 logits = model(**batch).logits
             loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight) / window
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite loss at update {update + 1} (epoch {epoch}, batch {step}); "
+                                         f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
             loss.backward()
             losses.append(loss.item() * window)
             if (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader):
                 norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm).item())
+                if not math.isfinite(norms[-1]):
+                    raise FloatingPointError(f"non-finite gradient norm at update {update + 1} (epoch {epoch}); "
+                                             f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 update += 1
                 progress.update(1)
                 if update % cfg.eval_every == 0 or update == total_updates:
-                    log(epoch=update / updates_per_epoch)
+                    log(update)
+                if update % cfg.checkpoint_every == 0 or update == total_updates:
+                    last_of_epoch = step + 1 == len(loader)
+                    checkpoint(update, epoch + last_of_epoch, 0 if last_of_epoch else step + 1,
+                               sampler.generator.get_state() if last_of_epoch else epoch_rng)
     progress.close()
     model.load_state_dict(best["state"])
     print(f"kept the weights of update {best['update']}: {cfg.select_metric} = {best['score']:.4f}")
@@ -681,6 +831,7 @@ def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_siz
                   bf16: bool = False, progress: bool = True) -> np.ndarray:
     """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out)."""
     from transformers import DataCollatorWithPadding
+    check_pairs_frame(df, "scoring input")
     contradiction, entailment = label_ids(model.config)
     features = tokenize_pairs(tokenizer, df, max_length)
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
@@ -734,6 +885,9 @@ def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = 
     """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
     y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p, dtype=float)
+    if not np.isfinite(p).all():
+        raise ValueError(f"{int((~np.isfinite(p)).sum())} scores are NaN or infinite: the model's outputs are not "
+                         "finite (diverged training or corrupt weights).")
     if len(y) == 0 or y.min() == y.max():
         raise ValueError(f"the evaluation set has {len(y)} pairs and one class only ({np.bincount(y, minlength=2)} "
                          "consistent/inconsistent): ROC and PR AUC are undefined. Evaluate on both classes.")
@@ -793,6 +947,16 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+def _save_figure(fig, title: str, results_dir):
+    """Title the figure and save it as results/<title>.png."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(results_dir) / f"{_slug(title)}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    return fig
+
+
 def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "results"):
     """ROC, PR, precision/recall against threshold, and per-class histograms; saved as results/<title>.png."""
     import matplotlib.pyplot as plt
@@ -827,12 +991,7 @@ def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "
     axes[3].set(xlabel="P(inconsistent)", ylabel="share of class", title=f"JS divergence {m['js_divergence']:.3f}")
     for ax in axes:
         ax.legend(loc="best", fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(results_dir) / f"{_slug(title)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return fig
+    return _save_figure(fig, title, results_dir)
 
 
 def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLike = "results"):
@@ -848,12 +1007,7 @@ def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLi
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", title="ROC AUC during training")
     ax_auc.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(results_dir) / f"{_slug(title)}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    return fig
+    return _save_figure(fig, title, results_dir)
 
 
 # ----------------------------------------------------------------------------- results
@@ -887,12 +1041,13 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
 
 
 def git_commit() -> str:
-    """The current commit, with '-dirty' when the tree has uncommitted changes."""
+    """The current commit, with '-dirty' when code (anything outside results/) has uncommitted changes."""
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_DIR, capture_output=True,
                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_DIR,
-                               capture_output=True, text=True).stdout.strip()
+        # results/ is what runs write, not code
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+                               cwd=REPO_DIR, capture_output=True, text=True).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
