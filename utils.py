@@ -4,9 +4,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import re
 import math
+import os
+import random
+import re
+import shutil
 import subprocess
 import tarfile
 import time
@@ -623,12 +625,10 @@ def _atomic_write_text(path: Path, text: str) -> None:
 def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best: dict) -> Path:
     """Write ckpt-<update>/ under a temporary name, rename it, then point latest.json at it; old ones go."""
     from safetensors.torch import save_file, save_model
-    import random
     folder.mkdir(parents=True, exist_ok=True)
     name = f"ckpt-{state['update']:06d}"
     tmp = folder / f".tmp-{name}"
     if tmp.exists():
-        import shutil
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_model(model, str(tmp / "model.safetensors"))
@@ -647,15 +647,13 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best
     _atomic_write_text(folder / "latest.json", json.dumps({"checkpoint": name}))
     for old in folder.glob("ckpt-*"):
         if old.name != name:
-            import shutil
-            shutil.rmtree(old)
+                shutil.rmtree(old)
     return folder / name
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, dict, dict]:
     """Restore a checkpoint written by save_checkpoint; returns (state, best, trainer_state)."""
     from safetensors.torch import load_file, load_model
-    import random
     pointer = json.loads((folder / "latest.json").read_text())
     path = folder / pointer["checkpoint"]
     meta = json.loads((path / "meta.json").read_text())
@@ -690,7 +688,6 @@ def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
         return True
     previous = folder.with_name(folder.name + ".previous")
     if previous.exists():
-        import shutil
         shutil.rmtree(previous)
     os.replace(folder, previous)
     print(f"{folder} held an earlier run's checkpoint; moved to {previous} (set resume=True to continue it)")
