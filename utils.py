@@ -487,9 +487,13 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _label_index(model_config) -> dict[str, int]:
+    return {str(name).lower(): int(i) for i, name in model_config.id2label.items()}
+
+
 def label_ids(model_config) -> tuple[int, int]:
     """(contradiction id, entailment id) read from the model's id2label, whatever order it uses."""
-    by_name = {str(name).lower(): int(i) for i, name in model_config.id2label.items()}
+    by_name = _label_index(model_config)
     missing = [name for name in ("contradiction", "entailment") if name not in by_name]
     if missing:
         raise ValueError(f"the model has no {missing[0]!r} label (its labels: {model_config.id2label}). "
@@ -508,7 +512,7 @@ def training_label_map(model_config) -> dict[int, int]:
     """Dataset label (2 / 1 / 0) -> the model's class id; neutral only where the model has one."""
     contradiction, entailment = label_ids(model_config)
     mapping = {CONSISTENT: entailment, INCONSISTENT: contradiction}
-    neutral = {str(name).lower(): int(i) for i, name in model_config.id2label.items()}.get("neutral")
+    neutral = _label_index(model_config).get("neutral")
     if neutral is not None:
         mapping[NEUTRAL] = neutral
     return mapping
@@ -583,9 +587,11 @@ def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFram
 
 def class_weights(labels, num_labels: int) -> torch.Tensor:
     """Inverse class frequency, n / (classes present x n_c), so a 6:1 imbalance weighs both classes equally."""
-    counts = np.bincount(np.asarray(labels), minlength=num_labels)
-    present = counts > 0
-    weights = np.where(present, len(labels) / (present.sum() * np.maximum(counts, 1)), 0.0)
+    from sklearn.utils.class_weight import compute_class_weight
+    labels = np.asarray(labels)
+    present = np.unique(labels)
+    weights = np.zeros(num_labels)
+    weights[present] = compute_class_weight("balanced", classes=present, y=labels)
     return torch.tensor(weights, dtype=torch.float32)
 
 
@@ -647,7 +653,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best
     _atomic_write_text(folder / "latest.json", json.dumps({"checkpoint": name}))
     for old in folder.glob("ckpt-*"):
         if old.name != name:
-                shutil.rmtree(old)
+            shutil.rmtree(old)
     return folder / name
 
 
@@ -725,8 +731,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     # replays the same batches without touching the global RNG that dropout uses
     sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                    generator=torch.Generator().manual_seed(cfg.seed))
-    loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler,
-                        collate_fn=DataCollatorWithPadding(tokenizer), generator=torch.Generator().manual_seed(cfg.seed))
+    loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
+                        generator=torch.Generator().manual_seed(cfg.seed))
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -753,7 +759,6 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                       train_loss=float(np.mean(losses)) if losses else np.nan,
                       grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
         for name, df in eval_sets.items():
-            # scored in fp32: bf16 keeps ~3 significant digits, too coarse to rank scores squeezed near 0.5
             p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False)
             m = compute_metrics(df["label"] == INCONSISTENT, p)
             record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
@@ -825,8 +830,10 @@ HIST_BINS = np.linspace(0.0, 1.0, 21)  # shared by both classes' histograms and 
 
 @torch.no_grad()
 def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
-                  bf16: bool = False, progress: bool = True) -> np.ndarray:
-    """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out)."""
+                  progress: bool = True) -> np.ndarray:
+    """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out).
+
+    Always in fp32: bf16 keeps ~3 significant digits, too coarse to rank scores squeezed near 0.5."""
     from transformers import DataCollatorWithPadding
     check_pairs_frame(df, "scoring input")
     contradiction, entailment = label_ids(model.config)
@@ -840,8 +847,7 @@ def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_siz
                       disable=not progress or len(order) <= batch_size):
         idx = order[start:start + batch_size]
         batch = collate([features[i] for i in idx]).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(**batch).logits.float()
+        logits = model(**batch).logits.float()
         probs[idx] = torch.softmax(logits[:, [entailment, contradiction]], dim=-1)[:, 1].cpu().numpy()
     return probs
 
