@@ -41,6 +41,7 @@ class Config:
     profile: str = "cpu"
     model_name: str | None = None  # None: the packaged all-MiniLM-L6-v2; or any hub id / local path ($VF_MODEL)
     max_length: int = 320  # tokens per (document, summary) pair; only the document is truncated
+    evidence_sentences: int | None = None  # keep the k document sentences closest to the summary; None: all
     batch_size: int = 16  # pairs per forward pass
     grad_accum: int = 1  # 16 x 1 = 16 pairs per optimizer update
     epochs: int = 3  # 700 balanced FIB pairs / 16 = 44 updates per epoch, 132 in all
@@ -356,6 +357,34 @@ def load_usb(root: Path | None = None, domain: str = "all", online: bool = True)
     return _check_pairs(pd.DataFrame(frames), "USB")
 
 
+SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences at line breaks and at . ! ? followed by a capitalised word."""
+    return [s.strip() for s in SENTENCE_BREAK.split(text) if s.strip()]
+
+
+def select_evidence(df: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Replace each premise by its k sentences most TF-IDF-similar to the hypothesis, kept in document order."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    premises = []
+    for premise, hypothesis in zip(df["premise"], df["hypothesis"]):
+        sentences = split_sentences(premise)
+        if len(sentences) <= k:
+            premises.append(premise)
+            continue
+        try:
+            vectorizer = TfidfVectorizer(stop_words="english").fit(sentences + [hypothesis])
+        except ValueError:  # nothing but stop words: keep the lead
+            premises.append(" ".join(sentences[:k]))
+            continue
+        similarity = (vectorizer.transform(sentences) @ vectorizer.transform([hypothesis]).T).toarray().ravel()
+        keep = sorted(np.argsort(-similarity, kind="stable")[:k])  # ties go to the earlier sentence
+        premises.append(" ".join(sentences[i] for i in keep))
+    return df.assign(premise=premises)
+
+
 # ----------------------------------------------------------------------------- splits
 
 def split_by_document(df: pd.DataFrame, fractions: dict[str, float], stratify: pd.Series | None = None,
@@ -545,8 +574,11 @@ def model_display_name(cfg: Config) -> str:
     return cfg.model_name or DEFAULT_MODEL_NAME
 
 
-def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict | None = None) -> list[dict]:
+def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict | None = None,
+                   evidence_sentences: int | None = None) -> list[dict]:
     """Tokenize (premise, hypothesis) without padding; truncation cuts the document, never the summary."""
+    if evidence_sentences:
+        df = select_evidence(df, evidence_sentences)
     enc = tokenizer(list(df["premise"]), list(df["hypothesis"]), truncation="only_first", max_length=max_length)
     features = [{key: enc[key][i] for key in enc} for i in range(len(df))]
     if label_map is not None:
@@ -723,7 +755,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     if not set(train_df["label"].unique()) <= set(label_map):
         raise ValueError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
                          f"({model.config.id2label}).")
-    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map)
+    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences)
     class_weight = None
     if cfg.class_weighted:
         class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
@@ -759,7 +791,8 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                       train_loss=float(np.mean(losses)) if losses else np.nan,
                       grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
         for name, df in eval_sets.items():
-            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False)
+            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False,
+                              evidence_sentences=cfg.evidence_sentences)
             m = compute_metrics(df["label"] == INCONSISTENT, p)
             record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
         if record[cfg.select_metric] > best["score"]:
@@ -830,14 +863,14 @@ HIST_BINS = np.linspace(0.0, 1.0, 21)  # shared by both classes' histograms and 
 
 @torch.no_grad()
 def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
-                  progress: bool = True) -> np.ndarray:
+                  progress: bool = True, evidence_sentences: int | None = None) -> np.ndarray:
     """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out).
 
     Always in fp32: bf16 keeps ~3 significant digits, too coarse to rank scores squeezed near 0.5."""
     from transformers import DataCollatorWithPadding
     check_pairs_frame(df, "scoring input")
     contradiction, entailment = label_ids(model.config)
-    features = tokenize_pairs(tokenizer, df, max_length)
+    features = tokenize_pairs(tokenizer, df, max_length, evidence_sentences=evidence_sentences)
     order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
     collate = DataCollatorWithPadding(tokenizer)
     device = next(model.parameters()).device
@@ -927,7 +960,8 @@ def score_splits(model, tokenizer, splits: dict[str, pd.DataFrame], cfg: Config)
             lookup = pd.Series(full, index=source["pair_id"].to_numpy())
             probs[name] = lookup.loc[splits[name]["pair_id"]].to_numpy()
         else:
-            probs[name] = predict_proba(model, tokenizer, splits[name], cfg.max_length, cfg.eval_batch_size)
+            probs[name] = predict_proba(model, tokenizer, splits[name], cfg.max_length, cfg.eval_batch_size,
+                                        evidence_sentences=cfg.evidence_sentences)
     return {name: probs[name] for name in splits}
 
 
