@@ -51,6 +51,8 @@ class Config:
     max_grad_norm: float = 1.0
     checkpoint_every: int = 33  # optimizer updates between resumable checkpoints (and one at the end)
     resume: bool = False  # continue from the latest checkpoint ($VF_RESUME=1)
+    ood_source: str = "auto"  # out-of-domain pre-finetuning: "usb", "summedits", or "auto" (USB if it can be had)
+    ood_epochs: int = 1  # epochs of the out-of-domain stage (notebook 3)
     fib_negatives: str = "balanced"  # FIB training pairs: "balanced" (1:1, 700) or "all" (2,474)
     class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced training sets)
     eval_every: int = 33  # optimizer updates between evaluations (plus update 0 and the end): 4 per run
@@ -357,11 +359,11 @@ def load_usb(root: Path | None = None, domain: str = "all", online: bool = True)
     return _check_pairs(pd.DataFrame(frames), "USB")
 
 
-SENTENCE_BREAK = re.compile(r"\n+|(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+SENTENCE_BREAK = re.compile(r"\n+|(?:(?<=[.!?])|(?<=[.!?][\"'”’)]))\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences at line breaks and at . ! ? followed by a capitalised word."""
+    """Sentences at line breaks and at . ! ? (or a closing quote after them) followed by a capitalised word."""
     return [s.strip() for s in SENTENCE_BREAK.split(text) if s.strip()]
 
 
@@ -464,6 +466,20 @@ def usb_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
 
 
 OOD_SOURCES = {"summedits": summedits_splits, "usb": usb_splits, "sick": sick_splits}
+
+
+def load_ood_source(name: str = "auto") -> tuple[str, dict[str, pd.DataFrame]]:
+    """(source, splits) for pre-finetuning; "auto" takes USB (local files, then the hub), else SummEdits, and says why."""
+    if name not in ("auto", *OOD_SOURCES):
+        raise ValueError(f"unknown out-of-domain source {name!r}; choose 'auto' or one of {sorted(OOD_SOURCES)}.")
+    if name == "auto":
+        try:
+            return "usb", usb_splits()
+        except (DataError, OSError) as err:  # OSError: the hub cannot be reached
+            print(f"USB cannot be had here ({type(err).__name__}: {str(err).splitlines()[0][:200]}).\n"
+                  "Pre-finetuning on SummEdits instead.")
+            name = "summedits"
+    return name, OOD_SOURCES[name]()
 
 
 def assert_no_document_leakage(splits: dict[str, pd.DataFrame]) -> None:
@@ -855,6 +871,24 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     return history
 
 
+def finetune_fib(model, tokenizer, fib: dict[str, pd.DataFrame], cfg: Config,
+                 checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The FIB stage: train on FIB train, watch a train sample and validation, keep the best on validation."""
+    eval_sets = {"fib_train_sample": subsample(fib["train"], 150, cfg.seed),
+                 "fib_validation_all": fib["validation_all"]}
+    return train(model, tokenizer, fib_training_pairs(fib, cfg), eval_sets, cfg, checkpoint_dir)
+
+
+def pretrain(model, tokenizer, source: str, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame],
+             cfg: Config, epochs: int, checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """An out-of-domain stage: weights selected on the source's own validation split; FIB validation only watched."""
+    updates = math.ceil(len(splits["train"]) / cfg.batch_size / cfg.grad_accum) * epochs
+    stage_cfg = dataclasses.replace(cfg, epochs=epochs, select_metric=f"{source}_validation/roc_auc",
+                                    eval_every=max(1, math.ceil(updates / 4)))  # 4 evaluations per stage
+    eval_sets = {f"{source}_validation": splits["validation"], "fib_validation_all": fib["validation_all"]}
+    return train(model, tokenizer, splits["train"], eval_sets, stage_cfg, checkpoint_dir)
+
+
 # ----------------------------------------------------------------------------- evaluate
 
 THRESHOLDS = (0.95, 0.90, 0.85, 0.80, 0.75, 0.70, 0.65, 0.60)
@@ -1044,6 +1078,92 @@ def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLi
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", title="ROC AUC during training")
     ax_auc.legend(fontsize=8)
+    return _save_figure(fig, title, results_dir)
+
+
+# ----------------------------------------------------------------------------- study
+
+STUDY_METRICS = ("roc_auc", "pr_auc", "choice_accuracy", "recall_at_0.8", "precision_at_0.8")
+
+
+class _DocumentTable:
+    """A test split indexed by document, for resampling whole documents quickly."""
+
+    def __init__(self, full: pd.DataFrame, balanced_pair_ids):
+        self.y = (full["label"] == INCONSISTENT).to_numpy()
+        self.balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
+        codes, self.docs = pd.factorize(full["doc_id"])
+        self.rows = [np.flatnonzero(codes == d) for d in range(len(self.docs))]
+
+    def metrics(self, p: np.ndarray, doc_sample: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
+        rows = np.concatenate([self.rows[d] for d in doc_sample])
+        bal = rows[self.balanced[rows]]  # ROC/PR AUC and the 0.8 threshold on the 1:1 pairs, as in the notebooks
+        y, s = self.y[bal], p[bal]
+        wins = total = 0.0
+        for d in doc_sample:  # binary-choice accuracy over every negative of the drawn documents
+            r = self.rows[d]
+            diff = p[r][self.y[r]][None, :] - p[r][~self.y[r]][:, None]
+            wins += (diff > 0).sum() + 0.5 * (diff == 0).sum()
+            total += diff.size
+        return {"roc_auc": roc_auc_score(y, s), "pr_auc": average_precision_score(y, s),
+                "choice_accuracy": wins / total,
+                "recall_at_0.8": recall_score(y, s >= 0.8, zero_division=0),
+                "precision_at_0.8": precision_score(y, s >= 0.8, zero_division=0)}
+
+
+def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]],
+                    lifts: list[tuple[str, str]] = (), n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Seed-averaged metrics per condition with 95% intervals from resampling documents (not pairs).
+
+    runs maps a condition to one P(inconsistent) array per seed, aligned with `full` (a *_all split); each lift
+    (a, b) is a - b on the same resampled documents, so its interval accounts for the pairing."""
+    table = _DocumentTable(full, balanced_pair_ids)
+    all_docs = np.arange(len(table.docs))
+
+    def estimate(doc_sample):
+        values = {c: pd.DataFrame([table.metrics(p, doc_sample) for p in ps]).mean() for c, ps in runs.items()}
+        for a, b in lifts:
+            values[f"{a} - {b}"] = values[a] - values[b]
+        return pd.DataFrame(values).T.loc[:, list(STUDY_METRICS)]
+
+    point = estimate(all_docs)
+    rng = np.random.default_rng(seed)
+    samples = np.stack([estimate(rng.choice(all_docs, len(all_docs), replace=True)).to_numpy()
+                        for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False)])
+    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    seeds = {c: len(ps) for c, ps in runs.items()}
+    rows = []
+    for i, condition in enumerate(point.index):
+        for j, metric in enumerate(point.columns):
+            rows.append(dict(condition=condition, metric=metric, estimate=point.iloc[i, j], ci_low=low[i, j],
+                             ci_high=high[i, j], seeds=seeds.get(condition, min(seeds.values()))))
+    return pd.DataFrame(rows)
+
+
+def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
+               results_dir: str | os.PathLike = "results"):
+    """Overlaid ROC curves (one line per seed) and each condition's per-class histograms, on the 1:1 test pairs."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+    balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
+    y = (full["label"] == INCONSISTENT).to_numpy()[balanced]
+    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(5 * (1 + len(runs)), 4.2))
+    for k, (condition, ps) in enumerate(runs.items()):
+        color = f"C{k}"
+        for i, p in enumerate(ps):
+            fpr, tpr, _ = roc_curve(y, p[balanced])
+            axes[0].plot(fpr, tpr, color=color, alpha=0.8, lw=1.2, label=condition if i == 0 else None)
+        pooled = np.concatenate([p[balanced] for p in ps])
+        labels = np.tile(y, len(ps))
+        ax = axes[k + 1]
+        ax.hist(pooled[~labels], bins=HIST_BINS, alpha=0.6, color="tab:green", label="consistent")
+        ax.hist(pooled[labels], bins=HIST_BINS, alpha=0.6, color="tab:red", label="inconsistent")
+        ax.set(xlabel="P(inconsistent)", ylabel="pairs", title=f"{condition} ({len(ps)} seed(s) pooled)")
+        ax.legend(fontsize=8)
+    axes[0].plot([0, 1], [0, 1], ls="--", color="grey")
+    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
+    axes[0].legend(fontsize=8)
     return _save_figure(fig, title, results_dir)
 
 

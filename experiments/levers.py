@@ -8,7 +8,6 @@ Stages run in the order given, each selecting its weights on its own validation 
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -46,13 +45,8 @@ def main():
     for stage in args.stage:
         source, _, epochs = stage.partition(":")
         splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
-        epochs = int(epochs or 1)
-        updates = math.ceil(len(splits["train"]) / (cfg.batch_size * cfg.grad_accum)) * epochs
-        stage_cfg = dataclasses.replace(cfg, epochs=epochs, select_metric=f"{source}_validation/roc_auc",
-                                        eval_every=max(1, math.ceil(updates / 4)))  # 4 evaluations per stage
-        print(f"== stage {source}: {len(splits['train'])} pairs x {stage_cfg.epochs} epochs")
-        utils.train(model, tokenizer, splits["train"], {f"{source}_validation": splits["validation"], **fib_val},
-                    stage_cfg)
+        print(f"== stage {source}: {len(splits['train'])} pairs x {epochs or 1} epochs")
+        utils.pretrain(model, tokenizer, source, splits, fib, cfg, int(epochs or 1))
     print("== stage fib")
     history = utils.train(model, tokenizer, utils.fib_training_pairs(fib, cfg), fib_val, cfg)
     probs = utils.score_splits(model, tokenizer, {k: fib[k] for k in ("validation", "validation_all")}, cfg)

@@ -220,3 +220,19 @@ def test_sick_label_outside_its_set(data_root):
                                                  f"2\tA cat.\tA dog.\tMAYBE\tTRAIN\n")
     with pytest.raises(utils.DataError, match=r"SICK.txt:3: label 'MAYBE' is outside"):
         utils.load_sick()
+
+
+def test_split_sentences_at_line_breaks_and_sentence_ends():
+    text = 'He said "No." Then he left.\nA 3.5% rise followed! 2020 was worse.'
+    assert utils.split_sentences(text) == ['He said "No."', "Then he left.", "A 3.5% rise followed!",
+                                           "2020 was worse."]
+
+
+def test_select_evidence_keeps_the_closest_sentences_in_document_order():
+    doc = "The match was played in Leeds.\nRain fell all day.\nThe striker scored twice for Leeds United."
+    df = pd.DataFrame({"premise": [doc, "One sentence only."],
+                       "hypothesis": ["Leeds United's striker scored twice.", "Anything."]})
+    out = utils.select_evidence(df, 2)
+    assert out["premise"].tolist() == ["The match was played in Leeds. The striker scored twice for Leeds United.",
+                                       "One sentence only."]
+    assert df["premise"].iloc[0] == doc  # the input frame is left alone

@@ -1,5 +1,6 @@
 """Metrics against cases computed by hand."""
 import numpy as np
+import pandas as pd
 import pytest
 
 import utils
@@ -54,3 +55,34 @@ def test_js_divergence_extremes_and_shared_bins():
 def test_one_class_is_a_clear_error():
     with pytest.raises(ValueError, match="one class only"):
         utils.compute_metrics([1, 1, 1], [0.2, 0.5, 0.9])
+
+
+def _study_split():
+    """Two documents: a has 1 consistent + 2 inconsistent pairs, b has 1 + 1; the 1:1 pairs are ids 0, 1, 3, 4."""
+    return pd.DataFrame({"pair_id": [0, 1, 2, 3, 4], "doc_id": ["a", "a", "a", "b", "b"],
+                         "label": [utils.CONSISTENT, utils.INCONSISTENT, utils.INCONSISTENT,
+                                   utils.CONSISTENT, utils.INCONSISTENT]})
+
+
+def test_bootstrap_point_estimates_match_the_plain_metrics():
+    full = _study_split()
+    p = np.array([0.2, 0.9, 0.1, 0.6, 0.5])
+    table = utils.bootstrap_study(full, [0, 1, 3, 4], {"m": [p]}, n_resamples=20).set_index("metric")
+    # 1:1 pairs: consistent 0.2, 0.6; inconsistent 0.9, 0.5 -> right (0.9>0.2, 0.9>0.6, 0.5>0.2), wrong 0.5<0.6
+    assert table.loc["roc_auc", "estimate"] == pytest.approx(0.75)
+    # all pairs: doc a 0.9>0.2 right, 0.1<0.2 wrong; doc b 0.5<0.6 wrong -> 1/3
+    assert table.loc["choice_accuracy", "estimate"] == pytest.approx(1 / 3)
+    assert table.loc["recall_at_0.8", "estimate"] == 0.5 and table.loc["precision_at_0.8", "estimate"] == 1.0
+    assert (table["ci_low"] <= table["estimate"] + 1e-12).all() and (table["estimate"] <= table["ci_high"] + 1e-12).all()
+
+
+def test_bootstrap_averages_seeds_and_pairs_the_lift():
+    full = _study_split()
+    good, bad = np.array([0.1, 0.9, 0.8, 0.2, 0.7]), np.array([0.9, 0.1, 0.2, 0.8, 0.3])
+    table = utils.bootstrap_study(full, [0, 1, 3, 4], {"a": [good, bad], "b": [bad, bad]},
+                                  lifts=[("a", "b")], n_resamples=50).set_index(["condition", "metric"])
+    assert table.loc[("a", "roc_auc"), "estimate"] == pytest.approx(0.5)  # mean of 1.0 and 0.0
+    assert table.loc[("a - b", "roc_auc"), "estimate"] == pytest.approx(0.5)
+    # every document resample still has a perfect and a perfectly wrong seed, so the lift never moves
+    assert table.loc[("a - b", "roc_auc"), ["ci_low", "ci_high"]].tolist() == pytest.approx([0.5, 0.5])
+    assert table.loc[("a", "roc_auc"), "seeds"] == 2
