@@ -2,7 +2,7 @@
 # make test  : set up .venv, then run the unit tests and the notebooks' smoke executions
 PYTHON ?= python3
 VENV := .venv
-NOTEBOOKS := 1_explore_data.ipynb 2_ft_fib.ipynb
+NOTEBOOKS := 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb
 
 # raw data: ../shared/data when it exists; otherwise the loaders use the Hugging Face hub
 SHARED_DATA := $(abspath ../shared/data)

@@ -1012,6 +1012,78 @@ def evaluate_splits(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray
     return pd.DataFrame(rows).T
 
 
+# ----------------------------------------------------------------------------- detector
+
+def document_windows(document: str, summary: str, tokenizer, max_length: int, overlap: int = 1) -> list[str]:
+    """Sentence-aligned windows of the document that fit in max_length next to the summary, `overlap` sentences
+    shared by neighbours. A document that fits whole is returned unchanged, as one window."""
+    budget = max_length - len(tokenizer(summary, "")["input_ids"])  # the summary and every special token
+    if len(tokenizer(document, summary)["input_ids"]) <= max_length or budget <= 0:
+        return [document]
+    sentences = split_sentences(document)
+    sizes = [len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sentences]
+    windows, start = [], 0
+    while True:
+        end, used = start, 0
+        while end < len(sentences) and (end == start or used + sizes[end] <= budget):  # one long sentence alone
+            used += sizes[end]
+            end += 1
+        windows.append(" ".join(sentences[start:end]))
+        if end == len(sentences):
+            return windows
+        start = max(start + 1, end - overlap)
+
+
+AGGREGATIONS = {"min": np.min, "mean": np.mean}
+
+
+class HallucinationDetector:
+    """P(inconsistent) for (document, summary) pairs from a model saved by the notebooks; a guardrail's scorer."""
+
+    def __init__(self, model, tokenizer, max_length: int = 320, long_documents: str = "chunk",
+                 evidence_sentences: int | None = None, overlap: int = 1, device=None):
+        if long_documents not in ("chunk", "truncate", "evidence"):
+            raise ValueError(f"long_documents must be 'chunk', 'truncate' or 'evidence', got {long_documents!r}")
+        if long_documents == "evidence" and not evidence_sentences:
+            raise ValueError("long_documents='evidence' needs evidence_sentences (the k sentences to keep).")
+        self.model, self.tokenizer = model.to(device or pick_device()), tokenizer
+        self.max_length, self.long_documents = max_length, long_documents
+        self.evidence_sentences, self.overlap = evidence_sentences, overlap
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "HallucinationDetector":
+        """Load a saved model; max_length and evidence_sentences default to those it was trained with."""
+        tokenizer, model = load_model(path)
+        run_config = Path(path) / "run_config.json"
+        trained = json.loads(run_config.read_text()) if run_config.exists() else {}
+        kwargs.setdefault("max_length", trained.get("max_length", 320))
+        kwargs.setdefault("evidence_sentences", trained.get("evidence_sentences"))
+        return cls(model, tokenizer, **kwargs)
+
+    def score(self, documents, summaries, batch_size: int = 64, progress: bool | None = None,
+              aggregate: str = "min") -> np.ndarray:
+        """P(inconsistent) per pair. Chunked: the lowest over the document's windows (some part supports it)."""
+        documents, summaries = list(documents), list(summaries)
+        if len(documents) != len(summaries):
+            raise ValueError(f"{len(documents)} documents but {len(summaries)} summaries; pass one of each per pair.")
+        for name, texts in (("document", documents), ("summary", summaries)):
+            bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
+            if bad:
+                raise ValueError(f"{name} {bad[0]} is empty or not a string ({len(bad)} in all); every pair needs "
+                                 "a non-empty document and summary.")
+        progress = len(documents) > 256 if progress is None else progress
+        pairs = pd.DataFrame({"premise": documents, "hypothesis": summaries})
+        if self.long_documents != "chunk":
+            k = self.evidence_sentences if self.long_documents == "evidence" else None
+            return predict_proba(self.model, self.tokenizer, pairs, self.max_length, batch_size, progress, k)
+        windows = [(i, w) for i, (d, s) in enumerate(zip(documents, summaries))
+                   for w in document_windows(d, s, self.tokenizer, self.max_length, self.overlap)]
+        flat = pd.DataFrame({"premise": [w for _, w in windows],
+                             "hypothesis": [summaries[i] for i, _ in windows]})
+        p = predict_proba(self.model, self.tokenizer, flat, self.max_length, batch_size, progress)
+        return pd.Series(p).groupby([i for i, _ in windows]).agg(AGGREGATIONS[aggregate]).to_numpy()
+
+
 # ----------------------------------------------------------------------------- plot
 
 def _slug(text: str) -> str:
