@@ -24,7 +24,10 @@ notebooks: $(VENV)/installed
 		start=$$(date +%s); \
 		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 			--ExecutePreprocessor.timeout=-1 $$nb || exit 1; \
-		echo "   $$nb took $$(( $$(date +%s) - start )) s"; \
+		secs=$$(( $$(date +%s) - start )); \
+		echo "   $$nb took $$secs s"; \
+		mkdir -p results; [ -f results/notebook_times.csv ] || echo "notebook,profile,seconds,finished" > results/notebook_times.csv; \
+		echo "$$nb,$${VF_PROFILE:-cpu},$$secs,$$(date -u +%FT%TZ)" >> results/notebook_times.csv; \
 	done
 
 test: $(VENV)/installed

@@ -94,3 +94,13 @@ def test_saved_model_loads_in_a_transformers_pipeline(detector, tmp_path):
     assert set(scores) == {"contradiction", "neutral", "entailment"}
     p = detector.score(["The cat sat on the mat."], ["A cat sat."])[0]
     assert p == pytest.approx(scores["contradiction"] / (scores["contradiction"] + scores["entailment"]), rel=1e-4)
+
+
+def test_long_document_comparison_reports_each_mode_and_the_lift(detector):
+    pairs = synthetic_pairs(6, seed=4).assign(pair_id=range(12))
+    table = utils.compare_long_document_modes(detector, pairs, pairs["pair_id"], ("truncate", "chunk"), 20)
+    assert set(table["condition"]) == {"truncate", "chunk", "chunk - truncate"}
+    # these documents fit in one window, so both modes score alike and the lift is exactly 0
+    lift = table[table["condition"] == "chunk - truncate"]
+    assert np.allclose(lift[["estimate", "ci_low", "ci_high"]].to_numpy(), 0.0, atol=1e-6)
+    assert (table.loc[table["condition"] != "chunk - truncate", "seconds_per_pair"] > 0).all()
