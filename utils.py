@@ -1,6 +1,7 @@
 """Helpers for the notebooks: config -> data -> model -> train -> evaluate -> plot."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -516,9 +517,9 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-min
 
 
 def pick_device() -> torch.device:
-    """cuda, then mps, then cpu."""
+    """cuda (this process's GPU under torchrun), then mps, then cpu."""
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
@@ -758,6 +759,28 @@ def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
 
 # ----------------------------------------------------------------------------- train loop
 
+def distributed_world() -> tuple[int, int]:
+    """(rank, world size): under torchrun, after joining the process group (NCCL on GPUs, gloo on CPUs); else (0, 1)."""
+    import torch.distributed as dist
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _mean_across_ranks(values: list[float], world: int) -> float:
+    """The mean of every rank's values (each rank passes its own list; all ranks must call it)."""
+    if world == 1:
+        return float(np.mean(values)) if values else float("nan")
+    import torch.distributed as dist
+    total = torch.tensor([float(np.sum(values)), float(len(values))], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total[0] / total[1]) if total[1] else float("nan")
+
+
 def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.DataFrame], cfg: Config,
           checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     """Finetune in place; keep the weights that score best on cfg.select_metric; return the history.
@@ -765,9 +788,14 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     With checkpoint_dir, a checkpoint is written every cfg.checkpoint_every updates and at the end;
     cfg.resume=True continues from the latest one, with the same result as an uninterrupted run.
     """
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, DistributedSampler
     from transformers import DataCollatorWithPadding, get_scheduler
     from transformers.trainer_pt_utils import LengthGroupedSampler
+    rank, world = distributed_world()
+    is_main = rank == 0
+    if "WORLD_SIZE" in os.environ and cfg.resume:
+        raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
+                                  "resume in one process.")
     select_set = cfg.select_metric.split("/")[0]
     if select_set not in eval_sets or "test" in select_set:
         raise ValueError(f"select_metric {cfg.select_metric!r} must name a validation set among {list(eval_sets)}")
@@ -783,12 +811,18 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     class_weight = None
     if cfg.class_weighted:
         class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
-    # batches of similar length, so dynamic padding wastes little compute; own generators, so a resumed run
-    # replays the same batches without touching the global RNG that dropout uses
-    sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
-                                   generator=torch.Generator().manual_seed(cfg.seed))
+    if "WORLD_SIZE" in os.environ:
+        # one shuffled order cut into world-size shares: rank r's batch k plus the others' make the global batch k
+        # that one process with batch_size x world would see
+        sampler = DistributedSampler(features, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    else:
+        # batches of similar length, so dynamic padding wastes little compute; own generators, so a resumed run
+        # replays the same batches without touching the global RNG that dropout uses
+        sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
+                                       generator=torch.Generator().manual_seed(cfg.seed))
     loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
                         generator=torch.Generator().manual_seed(cfg.seed))
+    # per process: 16 pairs x grad_accum per update; under torchrun x world size more per update
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -797,11 +831,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     use_bf16 = cfg.bf16
     if use_bf16 is None:
         use_bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
-    print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per update "
-          f"-> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
-          + (" (bf16 autocast)" if use_bf16 else ""))
+    if is_main:
+        print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per "
+              f"update -> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
+              + (" (bf16 autocast)" if use_bf16 else "") + (f", {world} processes" if world > 1 else ""))
+    forward = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None and is_main else None
     state = dict(update=0, epoch=0, step=0, history=[], losses=[], norms=[], seconds=0.0)
     best = {"score": -math.inf, "update": 0, "state": None}
     if _prepare_checkpoint_dir(checkpoint_dir, cfg.resume):
@@ -810,10 +849,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     history, losses, norms = state["history"], state["losses"], state["norms"]
     start = time.time() - state["seconds"]
 
+    def sampler_state() -> torch.Tensor:  # DistributedSampler needs none: its order is a function of the epoch
+        return sampler.generator.get_state() if hasattr(sampler, "generator") else torch.empty(0, dtype=torch.uint8)
+
     def log(update: int) -> None:
         record = dict(update=update, epoch=round(update / updates_per_epoch, 3), seconds=round(time.time() - start, 1),
-                      train_loss=float(np.mean(losses)) if losses else np.nan,
-                      grad_norm=float(np.mean(norms)) if norms else np.nan, lr=scheduler.get_last_lr()[0])
+                      train_loss=_mean_across_ranks(losses, world), grad_norm=_mean_across_ranks(norms, world),
+                      lr=scheduler.get_last_lr()[0])
+        losses.clear(), norms.clear()
+        if not is_main:  # rank 0 evaluates, keeps the best weights and logs; the others wait at their next all-reduce
+            return
         for name, df in eval_sets.items():
             p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False,
                               evidence_sentences=cfg.evidence_sentences)
@@ -823,7 +868,6 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best.update(score=record[cfg.select_metric], update=update, state=weights)
         history.append(record)
-        losses.clear(), norms.clear()
         tqdm.write(f"update {update}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "update"))
         model.train()
 
@@ -836,10 +880,12 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
         log(update=0)
     update = state["update"]
     model.train()
-    progress = tqdm(total=total_updates, initial=update, desc="training")
+    progress = tqdm(total=total_updates, initial=update, desc="training", disable=not is_main)
     for epoch in range(state["epoch"], cfg.epochs):
         skip = state["step"] if epoch == state["epoch"] else 0  # batches a resumed run already trained on
-        epoch_rng = sampler.generator.get_state()
+        if isinstance(sampler, DistributedSampler):
+            sampler.set_epoch(epoch)
+        epoch_rng = sampler_state()
         for step, batch in enumerate(loader):
             if step < skip:
                 continue
@@ -847,15 +893,19 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
             batch = batch.to(device)
             labels = batch.pop("labels")
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                logits = model(**batch).logits
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight) / window
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite loss at update {update + 1} (epoch {epoch}, batch {step}); "
-                                         f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
-            loss.backward()
+            boundary = (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader)
+            # DDP all-reduces gradients only at the update, not after every accumulated batch
+            sync = forward.no_sync() if world > 1 and not boundary else contextlib.nullcontext()
+            with sync:
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    logits = forward(**batch).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight) / window
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"non-finite loss at update {update + 1} (epoch {epoch}, batch {step}); "
+                                             f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
+                loss.backward()
             losses.append(loss.item() * window)
-            if (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader):
+            if boundary:
                 norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm).item())
                 if not math.isfinite(norms[-1]):
                     raise FloatingPointError(f"non-finite gradient norm at update {update + 1} (epoch {epoch}); "
@@ -870,10 +920,16 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                 if update % cfg.checkpoint_every == 0 or update == total_updates:
                     last_of_epoch = step + 1 == len(loader)
                     checkpoint(update, epoch + last_of_epoch, 0 if last_of_epoch else step + 1,
-                               sampler.generator.get_state() if last_of_epoch else epoch_rng)
+                               sampler_state() if last_of_epoch else epoch_rng)
     progress.close()
+    if world > 1:  # every rank returns rank 0's choice
+        import torch.distributed as dist
+        shared = [best]
+        dist.broadcast_object_list(shared, src=0)
+        best = shared[0]
     model.load_state_dict(best["state"])
-    print(f"kept the weights of update {best['update']}: {cfg.select_metric} = {best['score']:.4f}")
+    if is_main:
+        print(f"kept the weights of update {best['update']}: {cfg.select_metric} = {best['score']:.4f}")
     history = pd.DataFrame(history)
     history.attrs.update(best_update=best["update"], best_score=best["score"], select_metric=cfg.select_metric)
     return history
