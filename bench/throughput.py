@@ -1,0 +1,202 @@
+"""Training throughput of this project's loop against transformers.Trainer, MFU, scoring speed, notebook times.
+
+    .venv/bin/python bench/throughput.py [--pairs 96] [--rounds 2]      # writes results/bench.json
+
+Each trial runs in its own process (so its peak memory is its own), alternating ours and Trainer's, on the same
+model, the same FIB training pairs, 16 pairs per batch and no accumulation. Run it on an otherwise idle machine.
+"""
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+import utils  # noqa: E402
+
+BATCH = 16
+
+
+def training_pairs(n: int) -> pd.DataFrame:
+    return utils.fib_splits()["train"].sample(n=n, random_state=0).reset_index(drop=True)
+
+
+def trial_ours(n_pairs: int, overrides: dict) -> dict:
+    """utils.train on n_pairs for one epoch; the evaluations use 4 pairs, so the time is the loop's."""
+    cfg = utils.get_config("cpu", batch_size=BATCH, grad_accum=1, epochs=1, eval_every=10_000,
+                           checkpoint_every=10_000, **overrides)
+    utils.seed_everything(0)
+    tokenizer, model = utils.load_model()
+    pairs = training_pairs(n_pairs)
+    tiny_eval = {"fib_validation_all": utils.fib_splits()["validation"].groupby("label").head(2)}
+    history = utils.train(model, tokenizer, pairs, tiny_eval, cfg)
+    features = utils.tokenize_pairs(tokenizer, pairs, cfg.max_length, evidence_sentences=cfg.evidence_sentences)
+    return dict(seconds=float(history["seconds"].iloc[-1]),
+                tokens_per_pair=float(np.mean([len(f["input_ids"]) for f in features])))
+
+
+def trial_trainer(n_pairs: int) -> dict:
+    """transformers.Trainer with the original's inputs: every pair padded to 512 tokens."""
+    import datasets
+    from transformers import Trainer, TrainingArguments
+    utils.seed_everything(0)
+    tokenizer, model = utils.load_model()
+    pairs = training_pairs(n_pairs)
+    label_map = utils.training_label_map(model.config)
+    enc = tokenizer(list(pairs["premise"]), list(pairs["hypothesis"]), truncation="only_first", max_length=512,
+                    padding="max_length")
+    data = datasets.Dataset.from_dict({**enc, "labels": [label_map[int(v)] for v in pairs["label"]]})
+    args = TrainingArguments(output_dir="/tmp/vf_bench_trainer", per_device_train_batch_size=BATCH,
+                             gradient_accumulation_steps=1, num_train_epochs=1, learning_rate=5e-5,
+                             weight_decay=0.01, warmup_steps=max(1, round(0.1 * n_pairs / BATCH)), bf16=utils.cpu_has_fast_bf16() or
+                             torch.cuda.is_available(), report_to=[], save_strategy="no", eval_strategy="no",
+                             logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0)
+    metrics = Trainer(model=model, args=args, train_dataset=data).train().metrics
+    return dict(seconds=float(metrics["train_runtime"]), tokens_per_pair=512.0)
+
+
+def peak_matmul_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a large square matmul in dtype on this machine: the hardware limit torch can reach."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start)
+
+
+def training_flops_per_pair(model, tokens: float) -> float:
+    """6 x non-embedding parameters x tokens (forward + backward), plus attention scores and mixing: 12 L T^2 d."""
+    params = sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+    c = model.config
+    return 6 * params * tokens + 12 * c.num_hidden_layers * tokens ** 2 * c.hidden_size
+
+
+def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
+    """Self CPU time per op group over a few training steps of the default profile."""
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import DataCollatorWithPadding
+    tokenizer, model = utils.load_model()
+    features = utils.tokenize_pairs(tokenizer, training_pairs(BATCH * (steps + 1)), cfg.max_length,
+                                    utils.training_label_map(model.config), cfg.evidence_sentences)
+    collate = DataCollatorWithPadding(tokenizer)
+    optimizer = torch.optim.AdamW(utils.param_groups(model, 0.01), lr=5e-5)
+    model.train()
+    use_bf16 = utils.cpu_has_fast_bf16()
+
+    def step(batch):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    step(collate(features[:BATCH]))  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for i in range(1, steps + 1):
+            step(collate(features[i * BATCH:(i + 1) * BATCH]))
+    groups = {"matmul (linear layers)": ("addmm", "aten::mm", "matmul", "linear"),
+              "attention (bmm, softmax, sdpa)": ("bmm", "softmax", "scaled_dot_product", "attention"),
+              "optimizer (AdamW)": ("adam", "_foreach", "lerp", "addcdiv"),
+              "dtype casts (bf16 autocast)": ("aten::to", "_to_copy", "copy_")}
+    rows = []
+    for event in prof.key_averages():
+        name = event.key.lower()
+        group = next((g for g, keys in groups.items() if any(k in name for k in keys)), "other ops and overhead")
+        rows.append(dict(group=group, op=event.key, self_ms=event.self_cpu_time_total / 1000))
+    by_group = pd.DataFrame(rows).groupby("group")["self_ms"].sum().sort_values(ascending=False)
+    return by_group.to_frame().assign(share=lambda d: (d["self_ms"] / d["self_ms"].sum()).round(3))
+
+
+def scoring_speed(cfg, n: int = 256) -> float:
+    tokenizer, model = utils.load_model()
+    pairs = utils.fib_splits()["validation_all"].head(n)
+    utils.predict_proba(model, tokenizer, pairs.head(32), cfg.max_length, cfg.eval_batch_size, False,
+                        cfg.evidence_sentences)
+    start = time.perf_counter()
+    utils.predict_proba(model, tokenizer, pairs, cfg.max_length, cfg.eval_batch_size, False, cfg.evidence_sentences)
+    return n / (time.perf_counter() - start)
+
+
+def notebook_minutes() -> dict:
+    path = REPO / "results" / "notebook_times.csv"
+    if not path.exists():
+        return {}
+    times = pd.read_csv(path)
+    latest = times[times["profile"] == "cpu"].drop_duplicates("notebook", keep="last")
+    return {row.notebook: round(row.seconds / 60, 1) for row in latest.itertuples()}
+
+
+def run_trial(kind: str, n_pairs: int, overrides: dict) -> dict:
+    cmd = [sys.executable, __file__, "--trial", kind, "--pairs", str(n_pairs), "--overrides", json.dumps(overrides)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if out.returncode != 0:
+        raise SystemExit(f"trial {kind} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=96, help="training pairs per trial (96 = 6 batches of 16)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of ours and Trainer's")
+    parser.add_argument("--trial", choices=["ours", "ours_512", "trainer"])
+    parser.add_argument("--overrides", default="{}")
+    args = parser.parse_args()
+    if args.trial:  # one trial, in its own process
+        overrides = json.loads(args.overrides)
+        result = trial_trainer(args.pairs) if args.trial == "trainer" else trial_ours(args.pairs, overrides)
+        result.update(pairs=args.pairs, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(json.dumps(result))
+        return
+
+    cfg = utils.get_config("cpu")
+    kinds = {"ours": {}, "ours_512": dict(max_length=512, evidence_sentences=None), "trainer": {}}
+    trials = {k: [] for k in kinds}
+    for r in range(args.rounds):
+        for kind, overrides in kinds.items():
+            trials[kind].append(run_trial(kind, args.pairs, overrides))
+            t = trials[kind][-1]
+            print(f"round {r}: {kind:9s} {t['pairs'] / t['seconds']:.2f} pairs/s, {t['tokens_per_pair']:.0f} "
+                  f"tokens/pair, peak RSS {t['peak_rss_mb']:.0f} MB", flush=True)
+    speed = {k: float(np.median([t["pairs"] / t["seconds"] for t in ts])) for k, ts in trials.items()}
+
+    _, model = utils.load_model()
+    dtype = torch.bfloat16 if utils.cpu_has_fast_bf16() else torch.float32
+    peak = peak_matmul_flops(dtype)
+    tokens = trials["ours"][0]["tokens_per_pair"]
+    achieved = training_flops_per_pair(model, tokens) * speed["ours"]
+    profile_table = profile_steps(cfg)
+    print(profile_table.round(1).to_string())
+    profile_table.round(3).to_csv(REPO / "results" / "bench_profile.csv")
+
+    result = dict(
+        machine=f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
+                f"{'bf16' if dtype == torch.bfloat16 else 'fp32'} training",
+        profile={k: getattr(cfg, k) for k in ("max_length", "evidence_sentences", "batch_size", "grad_accum")},
+        pairs_per_trial=args.pairs, rounds=args.rounds,
+        train_pairs_per_s=round(speed["ours"], 2),
+        train_pairs_per_s_at_512=round(speed["ours_512"], 2),
+        trainer_pairs_per_s=round(speed["trainer"], 2),
+        speedup_vs_trainer=round(speed["ours"] / speed["trainer"], 2),
+        speedup_vs_trainer_same_inputs=round(speed["ours_512"] / speed["trainer"], 2),
+        peak_rss_mb={k: round(max(t["peak_rss_mb"] for t in ts)) for k, ts in trials.items()},
+        tokens_per_pair=round(tokens, 1),
+        flops_per_pair=training_flops_per_pair(model, tokens),
+        matmul_peak_flops=peak,
+        mfu=round(achieved / peak, 4),
+        score_pairs_per_s=round(scoring_speed(cfg), 1),
+        notebook_minutes=notebook_minutes(),
+    )
+    (REPO / "results" / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
