@@ -1350,6 +1350,18 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
     return path
 
 
+def record_test_scores(cfg: Config, condition: str, test_all: pd.DataFrame, p: np.ndarray,
+                       ood_source: str = "") -> Path:
+    """Append one run's FIB test_all scores to <results>/study/scores.csv, which experiments/study.py summarises
+    (the latest run of a condition and seed counts)."""
+    path = Path(cfg.results_dir) / "study" / "scores.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = pd.DataFrame({"condition": condition, "seed": cfg.seed, "ood_source": ood_source,
+                         "pair_id": test_all["pair_id"].to_numpy(), "p": np.round(p, 6), "git_commit": git_commit()})
+    rows.to_csv(path, mode="a", header=not path.exists(), index=False)
+    return path
+
+
 def git_commit() -> str:
     """The current commit, with '-dirty' when code (anything outside results/) has uncommitted changes."""
     try:

@@ -2,8 +2,9 @@
 
     .venv/bin/python experiments/study.py [--seeds 0 1 2] [--profile cpu] [--summary-only]
 
-Every run appends its rows to results/metrics.csv (as the notebooks do) and its test scores to
-results/study/scores.csv; runs already there are skipped, so an interrupted study continues where it stopped.
+Every run appends its rows to results/metrics.csv and its test scores to results/study/scores.csv, as the notebooks
+do for seed 0 (notebook 2: zero_shot and fib_only; notebook 3: ood_then_fib); runs already there are skipped, so an
+interrupted study continues where it stopped.
 The summary (results/study/summary.csv, document-bootstrap 95% intervals) and the comparison figure
 (results/study_comparison.png) are computed from those scores.
 """
@@ -38,6 +39,7 @@ def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict] | No
 def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: int) -> pd.DataFrame:
     """Bootstrap table and comparison figure from the stored test scores."""
     full = fib["test_all"]
+    scores = scores.drop_duplicates(["condition", "seed", "pair_id"], keep="last")  # a rerun replaces its seed
     runs = {}
     for condition in CONDITIONS:
         part = scores[scores["condition"] == condition]
@@ -81,10 +83,7 @@ def main():
             start = time.time()
             table, p_test, source = run(condition, run_cfg, fib, ood)
             utils.append_metrics(table, run_cfg, condition, source, time.time() - start)
-            rows = pd.DataFrame({"condition": condition, "seed": seed, "ood_source": source,
-                                 "pair_id": fib["test_all"]["pair_id"], "p": p_test.round(6),
-                                 "git_commit": utils.git_commit()})
-            rows.to_csv(scores_path, mode="a", header=not scores_path.exists(), index=False)
+            utils.record_test_scores(run_cfg, condition, fib["test_all"], p_test, source)
             print(table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
     table = summarize(fib, pd.read_csv(scores_path), results_dir, args.resamples)
     table.round(4).to_csv(scores_path.with_name("summary.csv"), index=False)
