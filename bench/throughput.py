@@ -80,8 +80,9 @@ def training_flops_per_pair(model, tokens: float) -> float:
 
 
 def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
-    """Self CPU time per op group over a few training steps of the default profile."""
-    from torch.profiler import ProfilerActivity, profile
+    """Where a training step's time goes: wall time per phase (collate, forward, backward, optimizer), self CPU
+    time per op group inside them, and the share of padded token slots. Also saved to results/bench_profile*.csv."""
+    from torch.profiler import ProfilerActivity, profile, record_function
     from transformers import DataCollatorWithPadding
     tokenizer, model = utils.load_model()
     features = utils.tokenize_pairs(tokenizer, training_pairs(BATCH * (steps + 1)), cfg.max_length,
@@ -90,29 +91,58 @@ def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
     optimizer = torch.optim.AdamW(utils.param_groups(model, 0.01), lr=5e-5)
     model.train()
     use_bf16 = utils.cpu_has_fast_bf16()
+    padded = real = 0
 
-    def step(batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+    def step(chunk):
+        nonlocal padded, real
+        with record_function("phase: collate"):
+            batch = collate(chunk)
+        padded += batch["input_ids"].numel()
+        real += int(batch["attention_mask"].sum())
+        with record_function("phase: forward"), torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             loss = model(**batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        with record_function("phase: backward"):
+            loss.backward()
+        with record_function("phase: optimizer"):
+            optimizer.step()
+            optimizer.zero_grad()
 
-    step(collate(features[:BATCH]))  # warm-up
+    step(features[:BATCH])  # warm-up
+    padded = real = 0
+    start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(1, steps + 1):
-            step(collate(features[i * BATCH:(i + 1) * BATCH]))
+            step(features[i * BATCH:(i + 1) * BATCH])
+    wall_ms = (time.perf_counter() - start) * 1000
     groups = {"matmul (linear layers)": ("addmm", "aten::mm", "matmul", "linear"),
               "attention (bmm, softmax, sdpa)": ("bmm", "softmax", "scaled_dot_product", "attention"),
-              "optimizer (AdamW)": ("adam", "_foreach", "lerp", "addcdiv"),
-              "dtype casts (bf16 autocast)": ("aten::to", "_to_copy", "copy_")}
+              "dropout": ("bernoulli", "dropout"),
+              "layer norm, GELU and other elementwise": ("layer_norm", "gelu", "aten::add", "aten::mul", "aten::div",
+                                                         "where", "tanh", "aten::sum", "embedding")}
     rows = []
     for event in prof.key_averages():
-        name = event.key.lower()
-        group = next((g for g, keys in groups.items() if any(k in name for k in keys)), "other ops and overhead")
-        rows.append(dict(group=group, op=event.key, self_ms=event.self_cpu_time_total / 1000))
-    by_group = pd.DataFrame(rows).groupby("group")["self_ms"].sum().sort_values(ascending=False)
-    return by_group.to_frame().assign(share=lambda d: (d["self_ms"] / d["self_ms"].sum()).round(3))
+        if event.key.startswith("phase: "):
+            rows.append(dict(kind="phase (wall, incl. children)", name=event.key[7:], ms=event.cpu_time_total / 1000))
+    rows.append(dict(kind="phase (wall, incl. children)", name="whole step (timer)", ms=wall_ms))
+    phase = {r["name"]: r["ms"] for r in rows}
+    ops = [e for e in prof.key_averages() if not e.key.startswith(("phase: ", "ProfilerStep"))]
+    model_ops = pd.DataFrame([dict(op=e.key, ms=e.self_cpu_time_total / 1000) for e in ops])
+    model_ops["group"] = [next((g for g, keys in groups.items() if any(k in op.lower() for k in keys)),
+                               "other ops") for op in model_ops["op"]]
+    model_ops.sort_values("ms", ascending=False).head(25).round(1).to_csv(REPO / "results" / "bench_profile_ops.csv",
+                                                                           index=False)
+    # optimizer ops would otherwise land in the elementwise groups: count the optimizer phase on its own
+    forward_backward = phase.get("forward", 0) + phase.get("backward", 0)
+    by_group = model_ops.groupby("group")["ms"].sum()
+    by_group = by_group / by_group.sum() * forward_backward
+    for name, ms in by_group.sort_values(ascending=False).items():
+        rows.append(dict(kind="forward+backward, by op group (self time, scaled)", name=name, ms=ms))
+    rows.append(dict(kind="padding", name=f"padded token slots: {padded}, real tokens: {real}",
+                     ms=float("nan")))
+    table = pd.DataFrame(rows).assign(share_of_step=lambda d: (d["ms"] / wall_ms).round(3))
+    table["padding_share"] = np.where(table["kind"] == "padding", round(1 - real / padded, 3), np.nan)
+    table.round(1).to_csv(REPO / "results" / "bench_profile.csv", index=False)
+    return table
 
 
 def scoring_speed(cfg, n: int = 256) -> float:
@@ -148,7 +178,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="alternations of ours and Trainer's")
     parser.add_argument("--trial", choices=["ours", "ours_512", "trainer"])
     parser.add_argument("--overrides", default="{}")
+    parser.add_argument("--notebooks-only", action="store_true",
+                        help="only refresh notebook_minutes in results/bench.json (from results/notebook_times.csv)")
+    parser.add_argument("--profile-only", action="store_true", help="only the op profile (results/bench_profile*.csv)")
     args = parser.parse_args()
+    if args.profile_only:
+        print(profile_steps(utils.get_config("cpu")).round(3).to_string())
+        return
+    if args.notebooks_only:
+        path = REPO / "results" / "bench.json"
+        result = json.loads(path.read_text()) | {"notebook_minutes": notebook_minutes()}
+        path.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["notebook_minutes"]))
+        return
     if args.trial:  # one trial, in its own process
         overrides = json.loads(args.overrides)
         result = trial_trainer(args.pairs) if args.trial == "trainer" else trial_ours(args.pairs, overrides)
@@ -174,7 +216,6 @@ def main():
     achieved = training_flops_per_pair(model, tokens) * speed["ours"]
     profile_table = profile_steps(cfg)
     print(profile_table.round(1).to_string())
-    profile_table.round(3).to_csv(REPO / "results" / "bench_profile.csv")
 
     result = dict(
         machine=f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
