@@ -55,6 +55,17 @@ def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: i
     return table
 
 
+def markdown_table(table: pd.DataFrame) -> str:
+    """One row per condition (and lift), one column per metric: 'estimate [low, high]' (seeds in brackets)."""
+    cells = table.assign(cell=[f"{r.estimate:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" for r in table.itertuples()])
+    wide = cells.pivot(index="condition", columns="metric", values="cell")
+    wide = wide.loc[list(dict.fromkeys(table["condition"])), list(utils.STUDY_METRICS)]
+    seeds = table.drop_duplicates("condition").set_index("condition")["seeds"]
+    lines = ["| condition | seeds | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 2) + "|"]
+    lines += [f"| {c} | {seeds[c]} | " + " | ".join(wide.loc[c]) + " |" for c in wide.index]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -87,7 +98,9 @@ def main():
             print(table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
     table = summarize(fib, pd.read_csv(scores_path), results_dir, args.resamples)
     table.round(4).to_csv(scores_path.with_name("summary.csv"), index=False)
-    print(table.round(3).to_string())
+    markdown = markdown_table(table)
+    scores_path.with_name("summary.md").write_text(markdown + "\n")
+    print(markdown)
 
 
 if __name__ == "__main__":
