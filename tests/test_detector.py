@@ -104,3 +104,9 @@ def test_long_document_comparison_reports_each_mode_and_the_lift(detector):
     lift = table[table["condition"] == "chunk - truncate"]
     assert np.allclose(lift[["estimate", "ci_low", "ci_high"]].to_numpy(), 0.0, atol=1e-6)
     assert (table.loc[table["condition"] != "chunk - truncate", "seconds_per_pair"] > 0).all()
+
+
+def test_default_reading_is_evidence_for_an_evidence_trained_model_else_chunk(detector):
+    assert utils.HallucinationDetector(detector.model, detector.tokenizer, 48, evidence_sentences=3).long_documents \
+        == "evidence"
+    assert utils.HallucinationDetector(detector.model, detector.tokenizer, 48).long_documents == "chunk"
