@@ -1290,11 +1290,12 @@ def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[
                         for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False)])
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     seeds = {c: len(ps) for c, ps in runs.items()}
+    lift_seeds = {f"{a} - {b}": f"{seeds[a]} vs {seeds[b]}" for a, b in lifts}
     rows = []
     for i, condition in enumerate(point.index):
         for j, metric in enumerate(point.columns):
             rows.append(dict(condition=condition, metric=metric, estimate=point.iloc[i, j], ci_low=low[i, j],
-                             ci_high=high[i, j], seeds=seeds.get(condition, min(seeds.values()))))
+                             ci_high=high[i, j], seeds=seeds.get(condition) or lift_seeds[condition]))
     return pd.DataFrame(rows)
 
 
