@@ -793,9 +793,10 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     from torch.utils.data import DataLoader, DistributedSampler
     from transformers import DataCollatorWithPadding, get_scheduler
     from transformers.trainer_pt_utils import LengthGroupedSampler
+    under_torchrun = "WORLD_SIZE" in os.environ
     rank, world = distributed_world()
     is_main = rank == 0
-    if "WORLD_SIZE" in os.environ and cfg.resume:
+    if under_torchrun and cfg.resume:
         raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
                                   "resume in one process.")
     select_set = cfg.select_metric.split("/")[0]
@@ -813,7 +814,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     class_weight = None
     if cfg.class_weighted:
         class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
-    if "WORLD_SIZE" in os.environ:
+    if under_torchrun:
         # one shuffled order cut into world-size shares: rank r's batch k plus the others' make the global batch k
         # that one process with batch_size x world would see
         sampler = DistributedSampler(features, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)

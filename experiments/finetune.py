@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import utils  # noqa: E402
-from levers import parse_overrides  # noqa: E402
+from levers import parse_overrides, run_stages  # noqa: E402
 
 
 def main():
@@ -30,12 +30,7 @@ def main():
     start = time.time()
     tokenizer, model = utils.load_model(cfg.model_name)
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
-    sources = []
-    for stage in args.stage:
-        source, _, epochs = stage.partition(":")
-        splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
-        utils.pretrain(model, tokenizer, source, splits, fib, cfg, int(epochs or 1))
-        sources.append(source)
+    sources = run_stages(model, tokenizer, args.stage, fib, cfg)
     history = utils.finetune_fib(model, tokenizer, fib, cfg)
     if rank != 0:
         return

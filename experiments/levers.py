@@ -29,6 +29,18 @@ def parse_overrides(pairs: list[str]) -> dict:
     return overrides
 
 
+def run_stages(model, tokenizer, stages: list[str], fib: dict, cfg) -> list[str]:
+    """Run each "source:epochs" pre-finetuning stage in order; returns the sources."""
+    sources = []
+    for stage in stages:
+        source, _, epochs = stage.partition(":")
+        splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
+        print(f"== stage {source}: {len(splits['train'])} pairs x {epochs or 1} epochs")
+        utils.pretrain(model, tokenizer, source, splits, fib, cfg, int(epochs or 1))
+        sources.append(source)
+    return sources
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name")
@@ -42,11 +54,7 @@ def main():
     tokenizer, model = utils.load_model(cfg.model_name)
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
     fib_val = {"fib_validation_all": fib["validation_all"]}
-    for stage in args.stage:
-        source, _, epochs = stage.partition(":")
-        splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
-        print(f"== stage {source}: {len(splits['train'])} pairs x {epochs or 1} epochs")
-        utils.pretrain(model, tokenizer, source, splits, fib, cfg, int(epochs or 1))
+    run_stages(model, tokenizer, args.stage, fib, cfg)
     print("== stage fib")
     history = utils.train(model, tokenizer, utils.fib_training_pairs(fib, cfg), fib_val, cfg)
     probs = utils.score_splits(model, tokenizer, {k: fib[k] for k in ("validation", "validation_all")}, cfg)

@@ -56,7 +56,7 @@ def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: i
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """One row per condition (and lift), one column per metric: 'estimate [low, high]' (seeds in brackets)."""
+    """One row per condition (and lift) with its seeds, one column per metric: 'estimate [low, high]'."""
     cells = table.assign(cell=[f"{r.estimate:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" for r in table.itertuples()])
     wide = cells.pivot(index="condition", columns="metric", values="cell")
     wide = wide.loc[list(dict.fromkeys(table["condition"])), list(utils.STUDY_METRICS)]
