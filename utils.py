@@ -1300,6 +1300,29 @@ def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[
     return pd.DataFrame(rows)
 
 
+def per_seed_metrics(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, dict[int, np.ndarray]],
+                     lifts: list[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Each seed's metrics on the whole split, and each lift a - b on the seeds both conditions ran."""
+    table = _DocumentTable(full, balanced_pair_ids)
+    all_docs = np.arange(len(table.docs))
+    rows = {(c, s): table.metrics(p, all_docs) for c, by_seed in runs.items() for s, p in sorted(by_seed.items())}
+    for a, b in lifts:
+        for s in sorted(set(runs[a]) & set(runs[b])):
+            rows[(f"{a} - {b}", s)] = {m: rows[(a, s)][m] - rows[(b, s)][m] for m in STUDY_METRICS}
+    frame = pd.DataFrame.from_dict(rows, orient="index")[list(STUDY_METRICS)]
+    return frame.rename_axis(["condition", "seed"]).reset_index()
+
+
+def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval over seeds: the spread between training runs, which a document bootstrap misses."""
+    from scipy import stats
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        raise ValueError(f"a seed interval needs at least 2 seeds, got {len(values)}.")
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return float(values.mean()), float(low), float(high)
+
+
 def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
                results_dir: str | os.PathLike = "results"):
     """Overlaid ROC curves (one line per seed) and each condition's per-class histograms, on the 1:1 test pairs."""

@@ -5,8 +5,9 @@
 Every run appends its rows to results/metrics.csv and its test scores to results/study/scores.csv, as the notebooks
 do for seed 0 (notebook 2: zero_shot and fib_only; notebook 3: ood_then_fib); runs already there are skipped, so an
 interrupted study continues where it stopped.
-The summary (results/study/summary.csv, document-bootstrap 95% intervals) and the comparison figure
-(results/study_comparison.png) are computed from those scores.
+The summary (results/study/summary.csv, document-bootstrap 95% intervals), each seed's own numbers
+(results/study/per_seed.csv), both as results/study/summary.md, and the comparison figure
+(results/study_comparison_*.png) are computed from those scores.
 """
 import argparse
 import sys
@@ -36,23 +37,25 @@ def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict] | No
     return utils.evaluate_splits({k: fib[k] for k in names}, probs), probs["test_all"], source
 
 
-def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: int) -> pd.DataFrame:
-    """Bootstrap table and comparison figure from the stored test scores."""
+def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: int):
+    """Bootstrap table, per-seed table and comparison figure from the stored test scores."""
     full = fib["test_all"]
     scores = scores.drop_duplicates(["condition", "seed", "pair_id"], keep="last")  # a rerun replaces its seed
-    runs = {}
+    by_seed = {}
     for condition in CONDITIONS:
         part = scores[scores["condition"] == condition]
-        runs[condition] = [group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
-                           for _, group in part.groupby("seed")]
-    runs = {c: ps for c, ps in runs.items() if ps}
+        by_seed[condition] = {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
+                              for seed, group in part.groupby("seed")}
+    by_seed = {c: ps for c, ps in by_seed.items() if ps}
+    runs = {c: list(ps.values()) for c, ps in by_seed.items()}
     lifts = [(a, b) for a, b in [("ood_then_fib", "fib_only"), ("fib_only", "zero_shot")] if a in runs and b in runs]
     table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples)
+    per_seed = utils.per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
     sources = scores.loc[scores["ood_source"].fillna("") != "", "ood_source"].unique()
     utils.plot_study(full, fib["test"]["pair_id"], runs,
                      f"Study comparison, FIB test 1-1 (out-of-domain source: {', '.join(sources) or 'none'})",
                      results_dir)
-    return table
+    return table, per_seed
 
 
 def markdown_table(table: pd.DataFrame) -> str:
@@ -63,6 +66,20 @@ def markdown_table(table: pd.DataFrame) -> str:
     seeds = table.drop_duplicates("condition").set_index("condition")["seeds"]
     lines = ["| condition | seeds | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 2) + "|"]
     lines += [f"| {c} | {seeds[c]} | " + " | ".join(wide.loc[c]) + " |" for c in wide.index]
+    return "\n".join(lines)
+
+
+def per_seed_markdown(per_seed: pd.DataFrame) -> str:
+    """Each seed's row, then for each lift its mean over seeds with a Student-t 95% interval (seeds as the unit)."""
+    metrics = list(utils.STUDY_METRICS)
+    lines = ["| condition | seed | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
+    lines += [f"| {r.condition} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r[metrics]) + " |"
+              for _, r in per_seed.iterrows()]
+    for condition, part in per_seed[per_seed["condition"].str.contains(" - ")].groupby("condition", sort=False):
+        if len(part) < 2:
+            continue
+        cells = ["{:.3f} [{:.3f}, {:.3f}]".format(*utils.seed_interval(part[m])) for m in metrics]
+        lines.append(f"| {condition}, mean over seeds (t interval) | {len(part)} seeds | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -96,9 +113,11 @@ def main():
             utils.append_metrics(table, run_cfg, condition, source, time.time() - start)
             utils.record_test_scores(run_cfg, condition, fib["test_all"], p_test, source)
             print(table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
-    table = summarize(fib, pd.read_csv(scores_path), results_dir, args.resamples)
+    table, per_seed = summarize(fib, pd.read_csv(scores_path), results_dir, args.resamples)
     table.round(4).to_csv(scores_path.with_name("summary.csv"), index=False)
-    markdown = markdown_table(table)
+    per_seed.round(4).to_csv(scores_path.with_name("per_seed.csv"), index=False)
+    markdown = (markdown_table(table) + "\n\nEach seed on the whole test split; a lift pairs the seeds both "
+                "conditions ran:\n\n" + per_seed_markdown(per_seed))
     scores_path.with_name("summary.md").write_text(markdown + "\n")
     print(markdown)
 
