@@ -486,6 +486,11 @@ def load_ood_source(name: str = "auto") -> tuple[str, dict[str, pd.DataFrame]]:
     return name, OOD_SOURCES[name]()
 
 
+def shuffle_labels(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A copy with the labels permuted: same texts, class balance and number of updates, no signal (a control)."""
+    return df.assign(label=np.random.default_rng(seed).permutation(df["label"].to_numpy()))
+
+
 def assert_no_document_leakage(splits: dict[str, pd.DataFrame]) -> None:
     """Raise if one document appears in two different splits (the *_all variants count as their base split)."""
     seen: dict[str, str] = {}

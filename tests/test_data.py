@@ -236,3 +236,14 @@ def test_select_evidence_keeps_the_closest_sentences_in_document_order():
     assert out["premise"].tolist() == ["The match was played in Leeds. The striker scored twice for Leeds United.",
                                        "One sentence only."]
     assert df["premise"].iloc[0] == doc  # the input frame is left alone
+
+
+def test_shuffle_labels_keeps_texts_and_balance_and_breaks_the_pairing():
+    df = pd.DataFrame({"premise": [f"doc {i}" for i in range(200)], "hypothesis": [f"sum {i}" for i in range(200)],
+                       "label": [utils.CONSISTENT] * 120 + [utils.INCONSISTENT] * 80})
+    shuffled = utils.shuffle_labels(df, seed=0)
+    assert shuffled[["premise", "hypothesis"]].equals(df[["premise", "hypothesis"]])
+    assert shuffled["label"].value_counts().equals(df["label"].value_counts())
+    assert (shuffled["label"] != df["label"]).sum() > 40  # a permutation, not a no-op
+    assert shuffled["label"].equals(utils.shuffle_labels(df, seed=0)["label"])  # deterministic per seed
+    assert df["label"].iloc[0] == utils.CONSISTENT and df["label"].iloc[-1] == utils.INCONSISTENT  # input untouched
