@@ -119,13 +119,14 @@ def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
               "dropout": ("bernoulli", "dropout"),
               "layer norm, GELU and other elementwise": ("layer_norm", "gelu", "aten::add", "aten::mul", "aten::div",
                                                          "where", "tanh", "aten::sum", "embedding")}
+    events = prof.key_averages()
     rows = []
-    for event in prof.key_averages():
+    for event in events:
         if event.key.startswith("phase: "):
             rows.append(dict(kind="phase (wall, incl. children)", name=event.key[7:], ms=event.cpu_time_total / 1000))
     rows.append(dict(kind="phase (wall, incl. children)", name="whole step (timer)", ms=wall_ms))
     phase = {r["name"]: r["ms"] for r in rows}
-    ops = [e for e in prof.key_averages() if not e.key.startswith(("phase: ", "ProfilerStep"))]
+    ops = [e for e in events if not e.key.startswith(("phase: ", "ProfilerStep"))]
     model_ops = pd.DataFrame([dict(op=e.key, ms=e.self_cpu_time_total / 1000) for e in ops])
     model_ops["group"] = [next((g for g, keys in groups.items() if any(k in op.lower() for k in keys)),
                                "other ops") for op in model_ops["op"]]

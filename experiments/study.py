@@ -23,6 +23,7 @@ import utils  # noqa: E402
 # shuffled_ood_then_fib is a control: the out-of-domain stage with its training labels permuted, so any lift it
 # shares with ood_then_fib comes from the extra updates, not from what the source teaches.
 CONDITIONS = ("zero_shot", "fib_only", "ood_then_fib", "shuffled_ood_then_fib")
+OOD_CONDITIONS = ("ood_then_fib", "shuffled_ood_then_fib")  # the ones with an out-of-domain stage
 LIFTS = [("ood_then_fib", "fib_only"), ("fib_only", "zero_shot"), ("ood_then_fib", "shuffled_ood_then_fib"),
          ("shuffled_ood_then_fib", "fib_only")]
 
@@ -32,7 +33,7 @@ def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict] | No
     utils.seed_everything(cfg.seed)
     tokenizer, model = utils.load_model(cfg.model_name)
     source = ""
-    if condition in ("ood_then_fib", "shuffled_ood_then_fib"):
+    if condition in OOD_CONDITIONS:
         source, splits = ood
         if condition == "shuffled_ood_then_fib":  # validation keeps its real labels: selection as in ood_then_fib
             splits = {**splits, "train": utils.shuffle_labels(splits["train"], cfg.seed)}
@@ -65,29 +66,31 @@ def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: i
     return table, per_seed
 
 
+def markdown_lines(columns: list[str], rows) -> list[str]:
+    """A markdown table: header, separator, one line per row."""
+    return (["| " + " | ".join(columns) + " |", "|---" * len(columns) + "|"]
+            + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """One row per condition (and lift) with its seeds, one column per metric: 'estimate [low, high]'."""
     cells = table.assign(cell=[f"{r.estimate:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]" for r in table.itertuples()])
     wide = cells.pivot(index="condition", columns="metric", values="cell")
     wide = wide.loc[list(dict.fromkeys(table["condition"])), list(utils.STUDY_METRICS)]
     seeds = table.drop_duplicates("condition").set_index("condition")["seeds"]
-    lines = ["| condition | seeds | " + " | ".join(wide.columns) + " |", "|---" * (len(wide.columns) + 2) + "|"]
-    lines += [f"| {c} | {seeds[c]} | " + " | ".join(wide.loc[c]) + " |" for c in wide.index]
-    return "\n".join(lines)
+    rows = [[c, seeds[c], *wide.loc[c]] for c in wide.index]
+    return "\n".join(markdown_lines(["condition", "seeds", *wide.columns], rows))
 
 
 def per_seed_markdown(per_seed: pd.DataFrame) -> str:
     """Each seed's row, then for each lift its mean over seeds with a Student-t 95% interval (seeds as the unit)."""
     metrics = list(utils.STUDY_METRICS)
-    lines = ["| condition | seed | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 2) + "|"]
-    lines += [f"| {r.condition} | {r.seed} | " + " | ".join(f"{v:.3f}" for v in r[metrics]) + " |"
-              for _, r in per_seed.iterrows()]
+    rows = [[r.condition, r.seed, *(f"{v:.3f}" for v in r[metrics])] for _, r in per_seed.iterrows()]
     for condition, part in per_seed[per_seed["condition"].str.contains(" - ")].groupby("condition", sort=False):
-        if len(part) < 2:
-            continue
-        cells = ["{:.3f} [{:.3f}, {:.3f}]".format(*utils.seed_interval(part[m])) for m in metrics]
-        lines.append(f"| {condition}, mean over seeds (t interval) | {len(part)} seeds | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        if len(part) >= 2:
+            rows.append([f"{condition}, mean over seeds (t interval)", f"{len(part)} seeds",
+                         *("{:.3f} [{:.3f}, {:.3f}]".format(*utils.seed_interval(part[m])) for m in metrics)])
+    return "\n".join(markdown_lines(["condition", "seed", *metrics], rows))
 
 
 def main():
@@ -111,7 +114,7 @@ def main():
                 print(f"== {condition}, seed {seed}: already in {scores_path}, skipped")
                 continue
             print(f"== {condition}, seed {seed}")
-            if condition.endswith("ood_then_fib") and ood is None:
+            if condition in OOD_CONDITIONS and ood is None:
                 ood = utils.load_ood_source(cfg.ood_source)
                 ood = ood[0], utils.limit_documents(ood[1], cfg.max_docs)
             run_cfg = utils.get_config(args.profile, seed=seed)
