@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 REPO_DIR = Path(__file__).resolve().parent
 DATA_DIR_ENV = "VF_DATA_DIR"  # folder laid out like ../shared/data; unset and absent -> the hub
 USB_DIR_ENV = "VF_USB_DIR"  # folder holding USB's task_datasets/ (default: $VF_DATA_DIR/usb)
-PROFILE_ENV = "VF_PROFILE"  # gpu | cpu | smoke
+PROFILE_ENV = "VF_PROFILE"  # cpu | gpu | original | smoke (unset: gpu with CUDA, else cpu)
 RESUME_ENV = "VF_RESUME"  # 1: training continues from the latest checkpoint
 MODEL_ENV = "VF_MODEL"  # a hub id or local path to use instead of the packaged MiniLM
 GENERATED_DIR = REPO_DIR / "data"  # git-ignored processed splits
@@ -35,6 +35,10 @@ PAIR_COLUMNS = ["premise", "hypothesis", "label", "doc_id", "dataset"]
 
 
 # ----------------------------------------------------------------------------- config
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message says which, why and what to set instead."""
+
 
 @dataclasses.dataclass
 class Config:
@@ -52,8 +56,10 @@ class Config:
     max_grad_norm: float = 1.0
     checkpoint_every: int = 33  # optimizer updates between resumable checkpoints (and one at the end)
     resume: bool = False  # continue from the latest checkpoint ($VF_RESUME=1)
-    ood_source: str = "auto"  # out-of-domain pre-finetuning: "usb", "summedits", or "auto" (USB if it can be had)
-    ood_epochs: int = 1  # epochs of the out-of-domain stage (notebook 3)
+    ood_source: str = "auto"  # out-of-domain pre-finetuning: "usb", "summedits", or "auto" (USB if it is here)
+    ood_epochs: int = 1  # epochs of the out-of-domain stage: USB 5,050 pairs / 16 = 316 updates per epoch
+    ood_lr: float | None = None  # peak learning rate of that stage; None: lr
+    ood_evidence: bool = True  # select evidence in the source's premises too (USB's already are ~67 words of it)
     fib_negatives: str = "balanced"  # FIB training pairs: "balanced" (1:1, 700) or "all" (2,474)
     fib_other_sets: tuple = ()  # add fib/xsum_other sets ("factcc", "mfma", "fir") over FIB-train documents only
     class_weighted: bool = False  # weight the loss by inverse class frequency (for imbalanced training sets)
@@ -68,12 +74,17 @@ class Config:
 
 
 PROFILES = {
-    # the original's settings: 16 x 4 = 64 pairs per update, 10 epochs, full 512-token window
-    "gpu": Config(profile="gpu", max_length=512, batch_size=16, grad_accum=4, epochs=10, eval_every=11),
+    # the original's settings: whole document cut at 512 tokens, 16 x 4 = 64 pairs per update, 10 epochs (110
+    # updates). With MiniLM it stays at chance: FIB test ROC AUC 0.535 on an H200 (README, "Profiles")
+    "original": Config(profile="original", max_length=512, batch_size=16, grad_accum=4, epochs=10, eval_every=11),
     # sized for a 2-core CPU: the 3 sentences closest to the summary (~108 tokens with the summary) instead of the
     # whole document, so ~7 training pairs/s; 8 epochs x 44 updates = 352 updates (~11 min), because this model
     # sits at chance for ~4 epochs before it learns (README, "Levers"); evaluation and checkpoint once per epoch
     "cpu": Config(profile="cpu", max_length=160, evidence_sentences=3, epochs=8, eval_every=44, checkpoint_every=44),
+    # one GPU: the cpu recipe on FIB, plus the USB stage the CPU cannot afford (3 epochs = 948 updates, ~15k pairs)
+    # and scoring in batches of 256
+    "gpu": Config(profile="gpu", max_length=160, evidence_sentences=3, epochs=8, eval_every=44, checkpoint_every=44,
+                  ood_epochs=3, eval_batch_size=256),
     # a few steps on a tiny subset, for tests and CI
     "smoke": Config(profile="smoke", max_length=128, batch_size=4, grad_accum=2, epochs=1, eval_every=2,
                     eval_batch_size=16, max_docs=8, results_dir="results/smoke",
@@ -81,12 +92,17 @@ PROFILES = {
 }
 
 
+def default_profile() -> str:
+    """$VF_PROFILE if set, else 'gpu' where CUDA is available and 'cpu' elsewhere."""
+    return os.environ.get(PROFILE_ENV) or ("gpu" if torch.cuda.is_available() else "cpu")
+
+
 def get_config(profile: str | None = None, **overrides) -> Config:
-    """The named profile (default: $VF_PROFILE, else 'cpu') with keyword overrides; $VF_MODEL sets the model."""
-    profile = profile or os.environ.get(PROFILE_ENV) or "cpu"
+    """The named profile (default: default_profile()) with keyword overrides; $VF_MODEL sets the model."""
+    profile = profile or default_profile()
     if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)} "
-                         f"(argument or ${PROFILE_ENV}).")
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)} "
+                          f"(argument or ${PROFILE_ENV}).")
     if os.environ.get(MODEL_ENV) and "model_name" not in overrides:
         overrides["model_name"] = os.environ[MODEL_ENV]
     if os.environ.get(RESUME_ENV, "") not in ("", "0") and "resume" not in overrides:
@@ -447,7 +463,7 @@ def limit_documents(splits: dict[str, pd.DataFrame], max_docs: int | None,
         return splits
     rng = np.random.default_rng(seed)
     kept = {}
-    for name in {n.removesuffix("_all") for n in splits}:
+    for name in sorted({n.removesuffix("_all") for n in splits}):  # sorted: a set's order changes between processes
         docs = splits.get(name, splits.get(f"{name}_all"))["doc_id"].unique()
         kept[name] = set(rng.choice(sorted(docs), min(max_docs, len(docs)), replace=False))
     return {name: df[df["doc_id"].isin(kept[name.removesuffix("_all")])].reset_index(drop=True)
@@ -472,17 +488,34 @@ def usb_splits(pairs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
 OOD_SOURCES = {"summedits": summedits_splits, "usb": usb_splits, "sick": sick_splits}
 
 
+def usb_absence() -> str | None:
+    """Why USB cannot be had here (None when it can): no local copy, and the hub not to be asked or unreachable.
+
+    Local data (../shared/data or $VF_DATA_DIR) means the hub is never asked."""
+    if _usb_root() is not None:
+        return None
+    root = data_dir()
+    if root is not None:
+        return f"no usb/ folder in the local data folder {root}, and with local data the hub is not asked"
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return "no local copy, and HF_HUB_OFFLINE is set"
+    try:
+        _download_usb()
+    except OSError as err:  # a network failure: the hub's errors and requests' and httpx's connection errors
+        return f"no local copy, and the hub could not be reached ({type(err).__name__})"
+    return None
+
+
 def load_ood_source(name: str = "auto") -> tuple[str, dict[str, pd.DataFrame]]:
-    """(source, splits) for pre-finetuning; "auto" takes USB (local files, then the hub), else SummEdits, and says why."""
+    """(source, splits) for pre-finetuning. "auto" takes USB, and SummEdits only where USB is absent, saying why;
+    a USB copy that is present but broken raises instead of changing the experiment."""
     if name not in ("auto", *OOD_SOURCES):
-        raise ValueError(f"unknown out-of-domain source {name!r}; choose 'auto' or one of {sorted(OOD_SOURCES)}.")
+        raise ConfigError(f"unknown out-of-domain source {name!r}; choose 'auto' or one of {sorted(OOD_SOURCES)}.")
     if name == "auto":
-        try:
-            return "usb", usb_splits()
-        except (DataError, OSError) as err:  # OSError: the hub cannot be reached
-            print(f"USB cannot be had here ({type(err).__name__}: {str(err).splitlines()[0][:200]}).\n"
-                  "Pre-finetuning on SummEdits instead.")
-            name = "summedits"
+        reason = usb_absence()
+        name = "usb" if reason is None else "summedits"
+        if reason is not None:
+            print(f"USB cannot be had here: {reason}. Pre-finetuning on SummEdits instead.")
     return name, OOD_SOURCES[name]()
 
 
@@ -530,6 +563,16 @@ def pick_device() -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def device_description() -> str:
+    """The device a number was measured on, and the weights, for the results files."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name()
+    else:
+        name = f"CPU, {os.cpu_count()} cores" + (", bf16 instructions" if cpu_has_fast_bf16() else "")
+    # device-pack's unpack.sh sets MINILM_DIR: MiniLM restored from fp16 weights and int8 word embeddings
+    return name + ("; MiniLM packed fp16/int8" if os.environ.get("MINILM_DIR") else "")
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -599,12 +642,41 @@ def model_display_name(cfg: Config) -> str:
     return cfg.model_name or DEFAULT_MODEL_NAME
 
 
+def fit_pairs(tokenizer, premises: list[str], hypotheses: list[str], max_length: int,
+              name: str = "pairs") -> tuple[list[str], list[str]]:
+    """Cut each pair's texts so that it fits max_length tokens: the document first; the summary too only where it
+    would leave the document less than a quarter of the window. Says once how many were cut."""
+    budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    if budget < 4:
+        raise ConfigError(f"max_length={max_length} leaves {budget} tokens for a document and a summary; "
+                          "use at least 16.")
+    # verbose=False: texts longer than the model's window are expected here, and are cut below
+    spans = [tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True, verbose=False)["offset_mapping"]
+             for texts in (premises, hypotheses)]
+    premises, hypotheses, cut = list(premises), list(hypotheses), [0, 0]
+    for i, (p_spans, h_spans) in enumerate(zip(*spans)):
+        if len(p_spans) + len(h_spans) <= budget:
+            continue
+        keep_h = min(len(h_spans), budget - min(len(p_spans), budget // 4))
+        for k, (texts, keep, token_spans) in enumerate(((premises, budget - keep_h, p_spans),
+                                                        (hypotheses, keep_h, h_spans))):
+            if keep < len(token_spans):  # cut at the end of the last kept token, in the original text
+                texts[i] = texts[i][:token_spans[keep - 1][1]] if keep else ""
+                cut[k] += 1
+    if cut[1]:
+        print(f"{name}: {cut[1]} of {len(premises)} summaries alone fill over 3/4 of the {max_length}-token window; "
+              f"they were cut too ({cut[0]} documents cut in all)")
+    return premises, hypotheses
+
+
 def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict | None = None,
-                   evidence_sentences: int | None = None) -> list[dict]:
-    """Tokenize (premise, hypothesis) without padding; truncation cuts the document, never the summary."""
+                   evidence_sentences: int | None = None, name: str = "pairs") -> list[dict]:
+    """Tokenize (premise, hypothesis) without padding, cut to max_length by fit_pairs (the document first)."""
     if evidence_sentences:
         df = select_evidence(df, evidence_sentences)
-    enc = tokenizer(list(df["premise"]), list(df["hypothesis"]), truncation="only_first", max_length=max_length)
+    premises, hypotheses = fit_pairs(tokenizer, list(df["premise"]), list(df["hypothesis"]), max_length, name)
+    # the texts already fit; truncation only guards against a tokenizer that counts a cut text differently
+    enc = tokenizer(premises, hypotheses, truncation="longest_first", max_length=max_length)
     features = [{key: enc[key][i] for key in enc} for i in range(len(df))]
     if label_map is not None:
         for feature, label in zip(features, df["label"]):
@@ -788,9 +860,20 @@ def _mean_across_ranks(values: list[float], world: int) -> float:
     return float(total[0] / total[1]) if total[1] else float("nan")
 
 
-def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.DataFrame], cfg: Config,
-          checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Finetune in place; keep the weights that score best on cfg.select_metric; return the history.
+@dataclasses.dataclass
+class TrainResult:
+    """What a training stage returns: one history row per evaluation, and which weights it kept."""
+    history: pd.DataFrame
+    best_update: int
+    best_score: float
+    select_metric: str
+
+
+def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict[str, pd.DataFrame]", cfg: Config,
+          checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Finetune in place; keep the weights that score best on the evaluator's select_metric.
+
+    `evaluator` is an Evaluator, or validation frames to build one from with the config's settings.
 
     With checkpoint_dir, a checkpoint is written every cfg.checkpoint_every updates and at the end;
     cfg.resume=True continues from the latest one, with the same result as an uninterrupted run.
@@ -804,18 +887,17 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     if under_torchrun and cfg.resume:
         raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
                                   "resume in one process.")
-    select_set = cfg.select_metric.split("/")[0]
-    if select_set not in eval_sets or "test" in select_set:
-        raise ValueError(f"select_metric {cfg.select_metric!r} must name a validation set among {list(eval_sets)}")
-    for name, df in {"training split": train_df, **eval_sets}.items():
-        check_pairs_frame(df, name)
+    check_pairs_frame(train_df, "training split")
+    if not isinstance(evaluator, Evaluator):
+        evaluator = Evaluator.from_frames(tokenizer, evaluator, cfg)
+    select_metric = evaluator.select_metric
     device = pick_device()
     model.to(device)
     label_map = training_label_map(model.config)
     if not set(train_df["label"].unique()) <= set(label_map):
         raise ValueError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
                          f"({model.config.id2label}).")
-    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences)
+    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences, "training split")
     class_weight = None
     if cfg.class_weighted:
         class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
@@ -829,7 +911,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                        generator=torch.Generator().manual_seed(cfg.seed))
     loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
-                        generator=torch.Generator().manual_seed(cfg.seed))
+                        generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
     # per process: 16 pairs x grad_accum per update; under torchrun x world size more per update
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
@@ -860,29 +942,34 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
     def sampler_state() -> torch.Tensor:  # DistributedSampler needs none: its order is a function of the epoch
         return sampler.generator.get_state() if hasattr(sampler, "generator") else torch.empty(0, dtype=torch.uint8)
 
+    def as_floats(values: list) -> list[float]:  # the losses and norms stay on the device until they are logged
+        values[:] = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in values]).tolist() if values else []
+        return values
+
     def log(update: int) -> None:
         record = dict(update=update, epoch=round(update / updates_per_epoch, 3), seconds=round(time.time() - start, 1),
-                      train_loss=_mean_across_ranks(losses, world), grad_norm=_mean_across_ranks(norms, world),
-                      lr=scheduler.get_last_lr()[0])
+                      train_loss=_mean_across_ranks(as_floats(losses), world),
+                      grad_norm=_mean_across_ranks(as_floats(norms), world), lr=scheduler.get_last_lr()[0])
         losses.clear(), norms.clear()
         if not is_main:  # rank 0 evaluates, keeps the best weights and logs; the others wait at their next all-reduce
             return
-        for name, df in eval_sets.items():
-            p = predict_proba(model, tokenizer, df, cfg.max_length, cfg.eval_batch_size, progress=False,
-                              evidence_sentences=cfg.evidence_sentences)
-            m = compute_metrics(df["label"] == INCONSISTENT, p)
-            record.update({f"{name}/{key}": m[key] for key in ("roc_auc", "pr_auc", "js_divergence")})
-        if record[cfg.select_metric] > best["score"]:
+        record.update(evaluator(model))
+        if record[select_metric] > best["score"]:
             weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best.update(score=record[cfg.select_metric], update=update, state=weights)
+            best.update(score=record[select_metric], update=update, state=weights)
         history.append(record)
-        tqdm.write(f"update {update}: " + ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k != "update"))
+        watched = {k: v for k, v in record.items() if k.endswith("/roc_auc")}
+        tqdm.write(f"update {update}: loss {record['train_loss']:.3f}, "
+                   + ", ".join(f"{k} {v:.3f}" for k, v in watched.items()))
         model.train()
 
     def checkpoint(update: int, epoch: int, step: int, epoch_rng: torch.Tensor) -> None:
         if checkpoint_dir is not None:
+            as_floats(losses), as_floats(norms)
             state.update(update=update, epoch=epoch, step=step, seconds=time.time() - start, sampler_rng=epoch_rng)
             save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, best)
+
+    kept = f"the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir else "no checkpoint folder was given"
 
     if not history:
         log(update=0)
@@ -899,7 +986,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
                 continue
             window_start = step - step % cfg.grad_accum
             window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
-            batch = batch.to(device)
+            batch = batch.to(device, non_blocking=True)
             labels = batch.pop("labels")
             boundary = (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader)
             # DDP all-reduces gradients only at the update, not after every accumulated batch
@@ -907,17 +994,15 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
             with sync:
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
                     logits = forward(**batch).logits
-                loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight) / window
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"non-finite loss at update {update + 1} (epoch {epoch}, batch {step}); "
-                                             f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
-                loss.backward()
-            losses.append(loss.item() * window)
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight)
+                (loss / window).backward()
+            losses.append(loss.detach())  # no host sync per batch: read when logging
             if boundary:
-                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm).item())
-                if not math.isfinite(norms[-1]):
-                    raise FloatingPointError(f"non-finite gradient norm at update {update + 1} (epoch {epoch}); "
-                                             f"training stopped, the last good checkpoint is kept in {checkpoint_dir}")
+                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+                # one host sync per update: a NaN or infinite loss makes the gradient norm non-finite too
+                if not torch.isfinite(norms[-1]):
+                    raise FloatingPointError(f"non-finite loss or gradient norm at update {update + 1} (epoch "
+                                             f"{epoch}, batch {step}); training stopped, {kept}")
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -937,28 +1022,39 @@ def train(model, tokenizer, train_df: pd.DataFrame, eval_sets: dict[str, pd.Data
         best = shared[0]
     model.load_state_dict(best["state"])
     if is_main:
-        print(f"kept the weights of update {best['update']}: {cfg.select_metric} = {best['score']:.4f}")
-    history = pd.DataFrame(history)
-    history.attrs.update(best_update=best["update"], best_score=best["score"], select_metric=cfg.select_metric)
-    return history
+        print(f"kept the weights of update {best['update']}: {select_metric} = {best['score']:.4f}")
+    return TrainResult(pd.DataFrame(history), best["update"], best["score"], select_metric)
 
 
 def finetune_fib(model, tokenizer, fib: dict[str, pd.DataFrame], cfg: Config,
-                 checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+                 checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
     """The FIB stage: train on FIB train, watch a train sample and validation, keep the best on validation."""
-    eval_sets = {"fib_train_sample": subsample(fib["train"], 150, cfg.seed),
-                 "fib_validation_all": fib["validation_all"]}
-    return train(model, tokenizer, fib_training_pairs(fib, cfg), eval_sets, cfg, checkpoint_dir)
+    evaluator = Evaluator.from_frames(tokenizer, {"fib_train_sample": subsample(fib["train"], 150, cfg.seed),
+                                                  "fib_validation_all": fib["validation_all"]}, cfg)
+    return train(model, tokenizer, fib_training_pairs(fib, cfg), evaluator, cfg, checkpoint_dir)
 
 
-def pretrain(model, tokenizer, source: str, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame],
-             cfg: Config, epochs: int, checkpoint_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """An out-of-domain stage: weights selected on the source's own validation split; FIB validation only watched."""
-    updates = math.ceil(len(splits["train"]) / cfg.batch_size / cfg.grad_accum) * epochs
-    stage_cfg = dataclasses.replace(cfg, epochs=epochs, select_metric=f"{source}_validation/roc_auc",
-                                    eval_every=max(1, math.ceil(updates / 4)))  # 4 evaluations per stage
-    eval_sets = {f"{source}_validation": splits["validation"], "fib_validation_all": fib["validation_all"]}
-    return train(model, tokenizer, splits["train"], eval_sets, stage_cfg, checkpoint_dir)
+def out_of_domain_config(cfg: Config, source: str, n_train_pairs: int) -> Config:
+    """The out-of-domain stage's settings: its epochs, learning rate and evidence; 4 evaluations; selection on the
+    source's own validation split."""
+    updates = math.ceil(n_train_pairs / cfg.batch_size / cfg.grad_accum) * cfg.ood_epochs
+    return dataclasses.replace(cfg, epochs=cfg.ood_epochs, lr=cfg.ood_lr or cfg.lr,
+                               evidence_sentences=cfg.evidence_sentences if cfg.ood_evidence else None,
+                               select_metric=f"{source}_validation/roc_auc", eval_every=max(1, math.ceil(updates / 4)))
+
+
+def finetune_out_of_domain(model, tokenizer, source: str, splits: dict[str, pd.DataFrame],
+                           fib: dict[str, pd.DataFrame], cfg: Config,
+                           checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Out-of-domain pre-finetuning (the stage before FIB): weights selected on the source's validation split;
+    FIB validation is only watched, read the way the FIB stage reads it."""
+    stage_cfg = out_of_domain_config(cfg, source, len(splits["train"]))
+    evaluator = Evaluator({
+        f"{source}_validation": prepare_pairs(tokenizer, splits["validation"], cfg.max_length, cfg.eval_batch_size,
+                                              stage_cfg.evidence_sentences, f"{source}_validation"),
+        "fib_validation_all": prepare_pairs(tokenizer, fib["validation_all"], cfg.max_length, cfg.eval_batch_size,
+                                            cfg.evidence_sentences, "fib_validation_all")}, stage_cfg.select_metric)
+    return train(model, tokenizer, splits["train"], evaluator, stage_cfg, checkpoint_dir)
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -967,28 +1063,92 @@ THRESHOLDS = (0.95, 0.90, 0.85, 0.80, 0.75, 0.70, 0.65, 0.60)
 HIST_BINS = np.linspace(0.0, 1.0, 21)  # shared by both classes' histograms and the JS divergence
 
 
+@dataclasses.dataclass
+class PreparedPairs:
+    """Pairs tokenised once and cut into length-sorted, padded batches (pinned on CUDA hosts), to score repeatedly."""
+    name: str
+    is_inconsistent: np.ndarray | None  # None for unlabelled pairs
+    batches: list[tuple[np.ndarray, dict]]  # (row positions, padded tensors)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows, _ in self.batches)
+
+
+def prepare_pairs(tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
+                  evidence_sentences: int | None = None, name: str = "scoring input") -> PreparedPairs:
+    """Evidence selected, tokenised, sorted by length and padded per batch, once."""
+    from transformers import DataCollatorWithPadding
+    check_pairs_frame(df, name)
+    features = tokenize_pairs(tokenizer, df, max_length, evidence_sentences=evidence_sentences, name=name)
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")  # little padding per batch
+    collate, pin = DataCollatorWithPadding(tokenizer), torch.cuda.is_available()
+    batches = []
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        tensors = dict(collate([features[i] for i in rows]))
+        batches.append((rows, {k: v.pin_memory() if pin else v for k, v in tensors.items()}))
+    labels = (df["label"] == INCONSISTENT).to_numpy() if "label" in df else None
+    return PreparedPairs(name, labels, batches)
+
+
 @torch.no_grad()
-def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
-                  progress: bool = True, evidence_sentences: int | None = None) -> np.ndarray:
+def score_prepared(model, prepared: PreparedPairs, progress: bool = False) -> np.ndarray:
     """P(inconsistent) per pair: softmax over the contradiction and entailment logits (neutral left out).
 
     Always in fp32: bf16 keeps ~3 significant digits, too coarse to rank scores squeezed near 0.5."""
-    from transformers import DataCollatorWithPadding
-    check_pairs_frame(df, "scoring input")
     contradiction, entailment = label_ids(model.config)
-    features = tokenize_pairs(tokenizer, df, max_length, evidence_sentences=evidence_sentences)
-    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
-    collate = DataCollatorWithPadding(tokenizer)
     device = next(model.parameters()).device
     model.eval()
-    probs = np.empty(len(features))
-    for start in tqdm(range(0, len(order), batch_size), desc="scoring", leave=False,
-                      disable=not progress or len(order) <= batch_size):
-        idx = order[start:start + batch_size]
-        batch = collate([features[i] for i in idx]).to(device)
-        logits = model(**batch).logits.float()
-        probs[idx] = torch.softmax(logits[:, [entailment, contradiction]], dim=-1)[:, 1].cpu().numpy()
+    scores = []
+    for _, batch in tqdm(prepared.batches, desc="scoring", leave=False, disable=not progress):
+        logits = model(**{k: v.to(device, non_blocking=True) for k, v in batch.items()}).logits.float()
+        scores.append(torch.softmax(logits[:, [entailment, contradiction]], dim=-1)[:, 1])
+    probs = np.empty(len(prepared))
+    if scores:  # one copy to the host for the whole set, not one per batch
+        probs[np.concatenate([rows for rows, _ in prepared.batches])] = torch.cat(scores).cpu().numpy()
     return probs
+
+
+def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
+                  progress: bool = True, evidence_sentences: int | None = None) -> np.ndarray:
+    """P(inconsistent) per pair of df (see score_prepared); prepares the pairs, then scores them once."""
+    prepared = prepare_pairs(tokenizer, df, max_length, batch_size, evidence_sentences)
+    return score_prepared(model, prepared, progress and len(prepared.batches) > 1)
+
+
+class Evaluator:
+    """Built once per stage from prepared validation sets; called with the model, it returns named metrics
+    ("<set>/<metric>"), and `select_metric` names the one that picks the kept weights. Test sets are refused."""
+
+    METRICS = ("roc_auc", "pr_auc", "js_divergence")
+
+    def __init__(self, sets: dict[str, PreparedPairs], select_metric: str):
+        tests = [name for name in sets if "test" in name]
+        if tests or select_metric.split("/")[0] not in sets:
+            raise ConfigError(f"select_metric {select_metric!r} must name a validation set among {list(sets)}"
+                              + (f", and no test set may steer training (got {tests})" if tests else ""))
+        self.sets, self.select_metric = sets, select_metric
+
+    @classmethod
+    def from_frames(cls, tokenizer, frames: dict[str, pd.DataFrame], cfg: Config,
+                    select_metric: str | None = None) -> "Evaluator":
+        """Prepare each frame with the config's window, batch size and evidence."""
+        select_metric = select_metric or cfg.select_metric
+        if any("test" in name for name in frames) or select_metric.split("/")[0] not in frames:
+            return cls(dict.fromkeys(frames), select_metric)  # raises before any tokenising
+        return cls({name: prepare_pairs(tokenizer, df, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
+                                        name) for name, df in frames.items()}, select_metric)
+
+    def __call__(self, model) -> dict[str, float]:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+        metrics = {}
+        for name, prepared in self.sets.items():
+            y, p = prepared.is_inconsistent, score_prepared(model, prepared)
+            check_scores(y, p)
+            values = dict(roc_auc=roc_auc_score(y, p), pr_auc=average_precision_score(y, p),
+                          js_divergence=js_divergence(p[~y], p[y]))
+            metrics.update({f"{name}/{key}": float(values[key]) for key in self.METRICS})
+        return metrics
 
 
 def js_divergence(p_a, p_b, bins=HIST_BINS) -> float:
@@ -1023,9 +1183,8 @@ def best_f1_threshold(is_inconsistent, p) -> float:
     return float(thresholds[np.argmax(f1[:-1])])
 
 
-def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = None) -> dict:
-    """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
-    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+def check_scores(is_inconsistent, p) -> tuple[np.ndarray, np.ndarray]:
+    """(labels as 0/1, scores as floats), or a clear error for non-finite scores or a one-class set."""
     y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p, dtype=float)
     if not np.isfinite(p).all():
         raise ValueError(f"{int((~np.isfinite(p)).sum())} scores are NaN or infinite: the model's outputs are not "
@@ -1033,6 +1192,13 @@ def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = 
     if len(y) == 0 or y.min() == y.max():
         raise ValueError(f"the evaluation set has {len(y)} pairs and one class only ({np.bincount(y, minlength=2)} "
                          "consistent/inconsistent): ROC and PR AUC are undefined. Evaluate on both classes.")
+    return y, p
+
+
+def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = None) -> dict:
+    """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
+    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+    y, p = check_scores(is_inconsistent, p)
     m = {"n_pairs": len(y), "n_inconsistent": int(y.sum()),
          "roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
     for t in THRESHOLDS:
@@ -1082,6 +1248,35 @@ def evaluate_splits(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray
         doc_ids = df["doc_id"] if kind else None
         rows[name] = compute_metrics(df["label"] == INCONSISTENT, probs[name], doc_ids, threshold)
     return pd.DataFrame(rows).T
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """One condition's scores and metrics per split, and the run id its rows carry in results/."""
+    table: pd.DataFrame
+    probs: dict[str, np.ndarray]
+    run_id: str
+
+
+def evaluate_condition(model, tokenizer, splits: dict[str, pd.DataFrame], cfg: Config, condition: str,
+                       ood_source: str = "", wall_seconds: float = float("nan"),
+                       for_study: bool = True) -> Evaluation:
+    """Score the splits, compute their metrics and append them to results/metrics.csv; with for_study, FIB's test_all
+    scores also go to the study's scores.csv."""
+    start = time.time()
+    probs = score_splits(model, tokenizer, splits, cfg)
+    table = evaluate_splits(splits, probs)
+    run_id = append_metrics(table, cfg, condition, ood_source, wall_seconds + time.time() - start)
+    if for_study and "test_all" in splits:
+        record_test_scores(cfg, condition, splits["test_all"], probs["test_all"], ood_source, run_id)
+    return Evaluation(table, probs, run_id)
+
+
+def split_sizes(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Pairs, documents and inconsistent pairs per split."""
+    return pd.DataFrame({name: {"pairs": len(df), "documents": df["doc_id"].nunique(),
+                                "inconsistent": int((df["label"] == INCONSISTENT).sum())}
+                         for name, df in splits.items()}).T
 
 
 # ----------------------------------------------------------------------------- detector
@@ -1181,66 +1376,75 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+CLASS_COLORS = {"consistent": "tab:blue", "inconsistent": "tab:orange"}  # the two classes, in every figure
+CONDITION_COLORS = ("tab:gray", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
 def _save_figure(fig, title: str, results_dir):
-    """Title the figure and save it as results/<title>.png."""
-    fig.suptitle(title)
+    """Title the figure and save it as results/<title>.png (900 px wide: a README or notebook column on GitHub)."""
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     path = Path(results_dir) / f"{_slug(title)}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=900 / fig.get_size_inches()[0])
     return fig
 
 
 def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "results"):
-    """ROC, PR, precision/recall against threshold, and per-class histograms; saved as results/<title>.png."""
+    """2 x 2: ROC, precision-recall, precision and recall against the threshold, and the two classes' histograms,
+    each with its number in the title; saved as results/<title>.png."""
     import matplotlib.pyplot as plt
-    from sklearn.metrics import auc, precision_recall_curve, roc_curve
+    from sklearn.metrics import PrecisionRecallDisplay, RocCurveDisplay
     y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p)
     m = compute_metrics(y, p)
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.6))
+    fig, ((ax_roc, ax_pr), (ax_t, ax_hist)) = plt.subplots(2, 2, figsize=(9, 7.2))
 
-    fpr, tpr, _ = roc_curve(y, p)
-    axes[0].plot(fpr, tpr, label=f"ROC AUC {auc(fpr, tpr):.3f}")
-    axes[0].plot([0, 1], [0, 1], "--", color="grey", label="chance")
-    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC (positive = inconsistent)")
+    RocCurveDisplay.from_predictions(y, p, ax=ax_roc, name="model", plot_chance_level=True)
+    ax_roc.set(title=f"ROC AUC {m['roc_auc']:.3f}", xlabel="false positive rate", ylabel="true positive rate")
+    PrecisionRecallDisplay.from_predictions(y, p, ax=ax_pr, name="model", plot_chance_level=True)
+    ax_pr.set(title=f"PR AUC {m['pr_auc']:.3f} (inconsistent = positive)", ylim=(0, 1.02))
 
-    precision, recall, _ = precision_recall_curve(y, p)
-    axes[1].plot(recall, precision, label=f"PR AUC {m['pr_auc']:.3f}")
-    axes[1].axhline(y.mean(), ls="--", color="grey", label=f"base rate {y.mean():.2f}")
-    axes[1].set(xlabel="recall", ylabel="precision", ylim=(0, 1.02), title="Precision-recall")
-
-    grid = np.linspace(0, 1, 101)
-    tp = np.array([np.sum((p >= t) & (y == 1)) for t in grid])
-    flagged = np.array([np.sum(p >= t) for t in grid])
-    axes[2].plot(grid, np.divide(tp, flagged, out=np.zeros(len(grid)), where=flagged > 0), label="precision")
-    axes[2].plot(grid, tp / y.sum(), label="recall")
-    for t in THRESHOLDS:
-        axes[2].axvline(t, color="grey", lw=0.5, alpha=0.5)
-    axes[2].set(xlabel="threshold on P(inconsistent)", ylim=(0, 1.02), title="Precision and recall vs threshold")
+    grid = np.linspace(0, 1, 201)
+    flagged = (p[None, :] >= grid[:, None])
+    tp = (flagged & (y[None, :] == 1)).sum(axis=1)
+    n_flagged = flagged.sum(axis=1)
+    precision = np.where(n_flagged > 0, tp / np.maximum(n_flagged, 1), np.nan)  # undefined where nothing is flagged
+    ax_t.plot(grid, precision, label="precision")
+    ax_t.plot(grid, tp / y.sum(), label="recall")
+    ax_t.plot(grid, n_flagged / len(p), ls=":", color="black", label="share flagged")
+    for t in (0.6, 0.7, 0.8, 0.9):
+        ax_t.axvline(t, color="grey", lw=0.6, alpha=0.6)
+    ax_t.set(xlabel="threshold on P(inconsistent)", ylim=(0, 1.02), xticks=np.linspace(0, 1, 11),
+             title=f"At 0.8: precision {m['precision_at_0.8']:.2f}, recall {m['recall_at_0.8']:.2f}")
+    ax_t.tick_params(axis="x", labelsize=8)
 
     for label, name in ((0, "consistent"), (1, "inconsistent")):
         values = p[y == label]
-        axes[3].hist(values, bins=HIST_BINS, weights=np.full(len(values), 1 / len(values)), alpha=0.6,
-                     label=f"{name} (n={len(values)})")
-    axes[3].set(xlabel="P(inconsistent)", ylabel="share of class", title=f"JS divergence {m['js_divergence']:.3f}")
-    for ax in axes:
-        ax.legend(loc="best", fontsize=8)
+        ax_hist.hist(values, bins=HIST_BINS, weights=np.full(len(values), 1 / len(values)), alpha=0.6,
+                     color=CLASS_COLORS[name], label=f"{name} (n={len(values)})")
+    ax_hist.set(xlabel="P(inconsistent)", ylabel="share of the class",
+                title=f"Scores per class (JS divergence {m['js_divergence']:.2f})")
+    for ax in (ax_roc, ax_pr, ax_t, ax_hist):
+        ax.legend(loc="best", fontsize=9)
     return _save_figure(fig, title, results_dir)
 
 
-def plot_history(history: pd.DataFrame, title: str, results_dir: str | os.PathLike = "results"):
-    """Training loss and every evaluation set's ROC AUC against optimizer updates."""
+def plot_history(result: "TrainResult", title: str, results_dir: str | os.PathLike = "results"):
+    """Training loss and every watched set's ROC AUC against optimizer updates, on fixed axes (chance at 0.5)."""
     import matplotlib.pyplot as plt
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(12, 4))
+    history = result.history
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
     ax_loss.plot(history["update"], history["train_loss"], marker="o")
-    ax_loss.set(xlabel="optimizer update", ylabel="mean training loss since last eval", title="Loss")
+    ax_loss.axhline(math.log(2), ls="--", color="grey", label="ln 2 (a coin flip)")
+    ax_loss.set(xlabel="optimizer update", ylabel="training loss", title="Mean loss since the last evaluation",
+                ylim=(0, max(1.0, float(np.nanmax(history["train_loss"].fillna(0))) * 1.05)))
+    ax_loss.legend(fontsize=9)
     for column in [c for c in history.columns if c.endswith("/roc_auc")]:
         ax_auc.plot(history["update"], history[column], marker="o", label=column.removesuffix("/roc_auc"))
-    if "best_update" in history.attrs:
-        ax_auc.axvline(history.attrs["best_update"], ls=":", color="black", label="kept weights")
+    ax_auc.axvline(result.best_update, ls=":", color="black", label="kept weights")
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
-    ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", title="ROC AUC during training")
-    ax_auc.legend(fontsize=8)
+    ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", ylim=(0.3, 1.0), title="ROC AUC during training")
+    ax_auc.legend(fontsize=9)
     return _save_figure(fig, title, results_dir)
 
 
@@ -1330,27 +1534,44 @@ def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float
 
 def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
                results_dir: str | os.PathLike = "results"):
-    """Overlaid ROC curves (one line per seed) and each condition's per-class histograms, on the 1:1 test pairs."""
+    """Top: ROC curves (one line per seed) and each seed's ROC AUC; bottom: each condition's per-class histograms as
+    shares of the class, seeds pooled; all on the 1:1 test pairs."""
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
+    from sklearn.metrics import roc_auc_score, roc_curve
     balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
     y = (full["label"] == INCONSISTENT).to_numpy()[balanced]
-    fig, axes = plt.subplots(1, 1 + len(runs), figsize=(5 * (1 + len(runs)), 4.2))
+    fig = plt.figure(figsize=(10, 7.5))
+    grid = fig.add_gridspec(2, len(runs))
+    half = max(1, len(runs) // 2)
+    ax_roc, ax_auc = fig.add_subplot(grid[0, :half]), fig.add_subplot(grid[0, half:])
     for k, (condition, ps) in enumerate(runs.items()):
-        color = f"C{k}"
+        color = CONDITION_COLORS[k % len(CONDITION_COLORS)]
+        aucs = []
         for i, p in enumerate(ps):
             fpr, tpr, _ = roc_curve(y, p[balanced])
-            axes[0].plot(fpr, tpr, color=color, alpha=0.8, lw=1.2, label=condition if i == 0 else None)
-        pooled = np.concatenate([p[balanced] for p in ps])
-        labels = np.tile(y, len(ps))
-        ax = axes[k + 1]
-        ax.hist(pooled[~labels], bins=HIST_BINS, alpha=0.6, color="tab:green", label="consistent")
-        ax.hist(pooled[labels], bins=HIST_BINS, alpha=0.6, color="tab:red", label="inconsistent")
-        ax.set(xlabel="P(inconsistent)", ylabel="pairs", title=f"{condition} ({len(ps)} seed(s) pooled)")
-        ax.legend(fontsize=8)
-    axes[0].plot([0, 1], [0, 1], ls="--", color="grey")
-    axes[0].set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
-    axes[0].legend(fontsize=8)
+            ax_roc.plot(fpr, tpr, color=color, alpha=0.7, lw=1.2, label=condition if i == 0 else None)
+            aucs.append(roc_auc_score(y, p[balanced]))
+        ax_auc.scatter(np.full(len(aucs), k), aucs, color=color, alpha=0.7)
+        ax_auc.plot([k - 0.3, k + 0.3], [np.mean(aucs)] * 2, color="black", lw=2)
+        ax = fig.add_subplot(grid[1, k], sharey=None if k == 0 else fig.axes[2])
+        pooled, labels = np.concatenate([p[balanced] for p in ps]), np.tile(y, len(ps))
+        for mask, name in ((~labels, "consistent"), (labels, "inconsistent")):
+            ax.hist(pooled[mask], bins=HIST_BINS, weights=np.full(mask.sum(), 1 / mask.sum()), alpha=0.6,
+                    color=CLASS_COLORS[name], label=name)
+        ax.set_title(f"{condition}\n({len(ps)} seed{'s' * (len(ps) > 1)})", fontsize=9, color=color)
+        ax.set_xlabel("P(inconsistent)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        if k == 0:
+            ax.set_ylabel("share of the class", fontsize=9)
+            ax.legend(fontsize=8)
+        else:
+            ax.tick_params(labelleft=False)
+    ax_roc.plot([0, 1], [0, 1], ls="--", color="grey")
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
+    ax_roc.legend(fontsize=8, loc="lower right")
+    ax_auc.set_xticks(range(len(runs)), list(runs), rotation=20, ha="right", fontsize=8)
+    ax_auc.axhline(0.5, ls="--", color="grey")
+    ax_auc.set(ylabel="ROC AUC", title="ROC AUC per seed (bar: mean)", ylim=(0.4, 1.0))
     return _save_figure(fig, title, results_dir)
 
 
@@ -1358,19 +1579,35 @@ def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.nd
 
 SUMMARY_COLUMNS = ["n_pairs", "roc_auc", "pr_auc", "choice_accuracy", "js_divergence", "precision_at_0.8",
                    "recall_at_0.8", "threshold", "f1_at_threshold"]
-METRICS_COLUMNS = ["timestamp", "condition", "ood_source", "model", "seed", "split", "n_pairs", "n_inconsistent",
-                   "roc_auc", "pr_auc", "recall_at_0.8", "precision_at_0.8", "choice_accuracy", "js_divergence",
-                   "threshold", "f1_at_threshold", "profile", "wall_seconds", "git_commit"]
+METRICS_COLUMNS = ["timestamp", "run_id", "condition", "ood_source", "model", "seed", "split", "n_pairs",
+                   "n_inconsistent", "roc_auc", "pr_auc", "recall_at_0.8", "precision_at_0.8", "choice_accuracy",
+                   "js_divergence", "threshold", "f1_at_threshold", "profile", "config_hash", "device", "wall_seconds",
+                   "git_commit"]
+
+
+def config_hash(cfg: Config) -> str:
+    """8 hex digits that change with any training setting (not with the seed or where results go)."""
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items()
+                if k not in ("seed", "resume", "results_dir", "models_dir")}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def new_run_id(cfg: Config, condition: str) -> str:
+    """A run's id in results/: condition, profile, seed, settings and start time."""
+    stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
+    return f"{condition}-{cfg.profile}-seed{cfg.seed}-{config_hash(cfg)}-{stamp}"
 
 
 def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source: str = "",
-                   wall_seconds: float = float("nan")) -> Path:
-    """Append one row per split to results/metrics.csv, and the config to results/configs.jsonl."""
+                   wall_seconds: float = float("nan"), run_id: str | None = None) -> str:
+    """Append one row per split to results/metrics.csv, and the config to results/configs.jsonl; returns the run id."""
     path = Path(cfg.results_dir) / "metrics.csv"
+    run_id = run_id or new_run_id(cfg, condition)
     rows = table.rename_axis("split").reset_index().assign(
-        timestamp=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), condition=condition,
+        timestamp=pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), run_id=run_id, condition=condition,
         ood_source=ood_source, model=model_display_name(cfg), seed=cfg.seed, profile=cfg.profile,
-        wall_seconds=round(wall_seconds, 1), git_commit=git_commit())
+        config_hash=config_hash(cfg), device=device_description(), wall_seconds=round(wall_seconds, 1),
+        git_commit=git_commit())
     rows = rows.reindex(columns=METRICS_COLUMNS).astype({"n_pairs": int, "n_inconsistent": int}).round(4)
     if path.exists():
         header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
@@ -1379,18 +1616,33 @@ def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows.to_csv(path, mode="a", header=not path.exists(), index=False)
     with open(path.with_name("configs.jsonl"), "a", encoding="utf-8") as f:  # the config behind those rows
-        f.write(json.dumps(dict(timestamp=rows["timestamp"].iloc[0], condition=condition, ood_source=ood_source,
-                                config=dataclasses.asdict(cfg))) + "\n")
-    return path
+        f.write(json.dumps(dict(run_id=run_id, config_hash=config_hash(cfg), config=dataclasses.asdict(cfg))) + "\n")
+    return run_id
+
+
+def latest_run(cfg: Config, condition: str) -> pd.DataFrame:
+    """The metrics rows (one per split) of the latest run of `condition` with this config's settings and seed."""
+    path = Path(cfg.results_dir) / "metrics.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=METRICS_COLUMNS).set_index("split")
+    rows = pd.read_csv(path)
+    rows = rows[(rows["condition"] == condition) & (rows["seed"] == cfg.seed)
+                & (rows["config_hash"] == config_hash(cfg))]
+    return rows[rows["run_id"] == rows["run_id"].iloc[-1]].set_index("split") if len(rows) else rows.set_index("split")
+
+
+def study_folder(cfg: Config) -> Path:
+    """Where a profile's study keeps its test scores and summaries: results/study/<profile>/."""
+    return Path(cfg.results_dir) / "study" / cfg.profile
 
 
 def record_test_scores(cfg: Config, condition: str, test_all: pd.DataFrame, p: np.ndarray,
-                       ood_source: str = "") -> Path:
-    """Append one run's FIB test_all scores to <results>/study/scores.csv, which experiments/study.py summarises
-    (the latest run of a condition and seed counts)."""
-    path = Path(cfg.results_dir) / "study" / "scores.csv"
+                       ood_source: str = "", run_id: str = "") -> Path:
+    """Append one run's FIB test_all scores to results/study/<profile>/scores.csv, which experiments/study.py
+    summarises (the latest run of a condition and seed counts)."""
+    path = study_folder(cfg) / "scores.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = pd.DataFrame({"condition": condition, "seed": cfg.seed, "ood_source": ood_source,
+    rows = pd.DataFrame({"condition": condition, "seed": cfg.seed, "ood_source": ood_source, "run_id": run_id,
                          "pair_id": test_all["pair_id"].to_numpy(), "p": np.round(p, 6), "git_commit": git_commit()})
     rows.to_csv(path, mode="a", header=not path.exists(), index=False)
     return path

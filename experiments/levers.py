@@ -1,73 +1,55 @@
-"""Measure one training lever on FIB validation (never test): one run, one row in results/levers.csv.
+"""Measure one training lever on validation sets (never test): one run, one row in results/levers.csv.
 
-    .venv/bin/python experiments/levers.py NAME [--set key=value ...] [--stage sick:EPOCHS] [--stage summedits:EPOCHS]
+    python -m experiments.levers NAME [--stage usb] [--profile cpu] [--set ood_epochs=3 ood_lr=1e-4 ...]
 
-Stages run in the order given, each selecting its weights on its own validation split, then the FIB stage
-(with the profile's settings and the --set overrides).
+Each --stage (usb, summedits, sick) runs first, with the config's ood_* settings, selecting its weights on its own
+validation split; then the FIB stage. The row gives the source's validation ROC AUC and FIB validation after that
+stage (zero-shot transfer), then FIB validation after FIB; each stage's history goes to results/levers/.
 """
-import argparse
-import dataclasses
-import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import utils  # noqa: E402
-
-
-def parse_overrides(pairs: list[str]) -> dict:
-    fields = {f.name: f for f in dataclasses.fields(utils.Config)}
-    overrides = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--set {pair}: unknown config field {key!r}; fields: {sorted(fields)}")
-        overrides[key] = json.loads(value) if value not in ("None", "") else None
-    return overrides
-
-
-def run_stages(model, tokenizer, stages: list[str], fib: dict, cfg) -> list[str]:
-    """Run each "source:epochs" pre-finetuning stage in order; returns the sources."""
-    sources = []
-    for stage in stages:
-        source, _, epochs = stage.partition(":")
-        splits = utils.limit_documents(utils.OOD_SOURCES[source](), cfg.max_docs)
-        print(f"== stage {source}: {len(splits['train'])} pairs x {epochs or 1} epochs")
-        utils.pretrain(model, tokenizer, source, splits, fib, cfg, int(epochs or 1))
-        sources.append(source)
-    return sources
+import utils
+from experiments import common
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser_with_config(__doc__)
     parser.add_argument("name")
-    parser.add_argument("--set", nargs="*", default=[], help="config overrides, e.g. lr=1e-4 bf16=true")
-    parser.add_argument("--stage", action="append", default=[], help="pre-finetuning stage, e.g. sick:2")
-    parser.add_argument("--profile", default=None)
+    parser.add_argument("--stage", action="append", default=[], choices=sorted(utils.OOD_SOURCES),
+                        help="out-of-domain stage before FIB; repeat for several, in order")
     args = parser.parse_args()
-    cfg = utils.get_config(args.profile, **parse_overrides(args.set))
+    cfg = common.config_from_args(args)
     utils.seed_everything(cfg.seed)
     start = time.time()
     tokenizer, model = utils.load_model(cfg.model_name)
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
-    fib_val = {"fib_validation_all": fib["validation_all"]}
-    run_stages(model, tokenizer, args.stage, fib, cfg)
-    print("== stage fib")
-    history = utils.train(model, tokenizer, utils.fib_training_pairs(fib, cfg), fib_val, cfg)
-    probs = utils.score_splits(model, tokenizer, {k: fib[k] for k in ("validation", "validation_all")}, cfg)
-    table = utils.evaluate_splits({k: fib[k] for k in ("validation", "validation_all")}, probs)
+    folder = Path(cfg.results_dir) / "levers"
+    folder.mkdir(parents=True, exist_ok=True)
     row = dict(name=args.name, stages=" ".join(args.stage), overrides=" ".join(args.set), profile=cfg.profile,
-               seed=cfg.seed, val_roc_auc=table.loc["validation", "roc_auc"],
-               val_all_roc_auc=table.loc["validation_all", "roc_auc"],
+               seed=cfg.seed)
+    for source in args.stage:
+        result, timing = common.out_of_domain_stage(model, tokenizer, source, fib, cfg)
+        result.history.to_csv(folder / f"{args.name}_{source}.csv", index=False)
+        kept = common.history_at_best(result)
+        row.update({f"{source}_val_roc_auc": result.best_score,
+                    f"fib_val_all_after_{source}": kept["fib_validation_all/roc_auc"],
+                    f"{source}_best_update": result.best_update, f"{source}_seconds": timing["seconds"]})
+    result, timing = common.fib_stage(model, tokenizer, fib, cfg)
+    result.history.to_csv(folder / f"{args.name}_fib.csv", index=False)
+    names = ("validation", "validation_all")
+    table = utils.evaluate_splits({k: fib[k] for k in names},
+                                  utils.score_splits(model, tokenizer, {k: fib[k] for k in names}, cfg))
+    row.update(val_roc_auc=table.loc["validation", "roc_auc"], val_all_roc_auc=table.loc["validation_all", "roc_auc"],
                val_all_choice_accuracy=table.loc["validation_all", "choice_accuracy"],
-               val_js_divergence=table.loc["validation", "js_divergence"],
-               best_update=history.attrs["best_update"], minutes=(time.time() - start) / 60,
+               val_js_divergence=table.loc["validation", "js_divergence"], best_update=result.best_update,
+               fib_seconds=timing["seconds"], minutes=(time.time() - start) / 60, device=utils.device_description(),
                git_commit=utils.git_commit())
     path = Path(cfg.results_dir) / "levers.csv"
-    pd.DataFrame([row]).round(4).to_csv(path, mode="a", header=not path.exists(), index=False)
+    previous = pd.read_csv(path) if path.exists() else pd.DataFrame()
+    pd.concat([previous, pd.DataFrame([row])]).round(4).to_csv(path, index=False)  # new columns join the old ones
     print(pd.Series(row).to_string())
 
 

@@ -1,68 +1,68 @@
-"""The study: zero_shot, fib_only, ood_then_fib and a shuffled-label control on FIB test, over seeds, with
-document-bootstrap intervals.
+"""The study: zero_shot, fib_only, <source>_only, <source>_then_fib and a shuffled-label control on FIB test, over
+seeds, with document-bootstrap and seed-level intervals.
 
-    .venv/bin/python experiments/study.py [--seeds 0 1 2] [--profile cpu] [--summary-only]
+    python -m experiments.study [--profile gpu] [--source usb] [--seeds 0 1 2 3 4] [--summary-only]
+    python -m experiments.study --summary-only --scores results/device/*/study/gpu/scores.csv
 
-Every run appends its rows to results/metrics.csv and its test scores to results/study/scores.csv, as the notebooks
-do for seed 0 (notebook 2: zero_shot and fib_only; notebook 3: ood_then_fib); runs already there are skipped, so an
-interrupted study continues where it stopped.
-The summary (results/study/summary.csv, document-bootstrap 95% intervals), each seed's own numbers
-(results/study/per_seed.csv), both as results/study/summary.md, and the comparison figure
-(results/study_comparison_*.png) are computed from those scores.
+Every run appends its rows to results/metrics.csv and its test scores to results/study/<profile>/scores.csv, as the
+notebooks do for seed 0; runs already there are skipped, so an interrupted study continues where it stopped.
+<source>_then_fib also records FIB test right after the out-of-domain stage, as <source>_only (zero-shot transfer).
+The summary (summary.csv, document-bootstrap 95% intervals), each seed's own numbers (per_seed.csv), both as
+summary.md, the stages' timings (timings.csv) and the comparison figure are written beside scores.csv.
 """
-import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import utils  # noqa: E402
-
-# shuffled_ood_then_fib is a control: the out-of-domain stage with its training labels permuted, so any lift it
-# shares with ood_then_fib comes from the extra updates, not from what the source teaches.
-CONDITIONS = ("zero_shot", "fib_only", "ood_then_fib", "shuffled_ood_then_fib")
-OOD_CONDITIONS = ("ood_then_fib", "shuffled_ood_then_fib")  # the ones with an out-of-domain stage
-LIFTS = [("ood_then_fib", "fib_only"), ("fib_only", "zero_shot"), ("ood_then_fib", "shuffled_ood_then_fib"),
-         ("shuffled_ood_then_fib", "fib_only")]
+import utils
+from experiments import common
 
 
-def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict] | None):
-    """Train one condition from the seed's fresh model and score FIB validation and test."""
+def conditions(source: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The conditions to train, and the lifts (a - b) to report. shuffled_<source>_then_fib is the control: the same
+    stage with its training labels permuted, so a lift it shares comes from the extra updates, not the labels."""
+    then, only, shuffled = f"{source}_then_fib", f"{source}_only", f"shuffled_{source}_then_fib"
+    lifts = [(then, "fib_only"), (then, shuffled), (shuffled, "fib_only"), (only, "zero_shot"),
+             ("fib_only", "zero_shot")]
+    return ["zero_shot", "fib_only", then, shuffled], lifts
+
+
+def run(condition: str, cfg: utils.Config, fib: dict, source: str) -> list[dict]:
+    """Train one condition from the seed's fresh model and evaluate FIB validation and test; returns timing rows."""
     utils.seed_everything(cfg.seed)
     tokenizer, model = utils.load_model(cfg.model_name)
-    source = ""
-    if condition in OOD_CONDITIONS:
-        source, splits = ood
-        if condition == "shuffled_ood_then_fib":  # validation keeps its real labels: selection as in ood_then_fib
-            splits = {**splits, "train": utils.shuffle_labels(splits["train"], cfg.seed)}
-        utils.pretrain(model, tokenizer, source, splits, fib, cfg, cfg.ood_epochs)
-    if condition != "zero_shot":
-        utils.finetune_fib(model, tokenizer, fib, cfg)
     names = ["validation", "validation_all", "test", "test_all"]
-    probs = utils.score_splits(model, tokenizer, {k: fib[k] for k in names}, cfg)
-    return utils.evaluate_splits({k: fib[k] for k in names}, probs), probs["test_all"], source
+    splits = {k: fib[k] for k in names}
+    timings, start, ood_source = [], time.time(), ""
+    if condition.endswith(f"{source}_then_fib"):
+        ood_source = source
+        _, timing = common.out_of_domain_stage(model, tokenizer, source, fib, cfg, condition.startswith("shuffled_"))
+        timings.append(timing)
+        if not condition.startswith("shuffled_"):  # the zero-shot transfer, before any FIB pair
+            utils.evaluate_condition(model, tokenizer, splits, cfg, f"{source}_only", source, time.time() - start)
+    if condition != "zero_shot":
+        timings.append(common.fib_stage(model, tokenizer, fib, cfg)[1])
+    result = utils.evaluate_condition(model, tokenizer, splits, cfg, condition, ood_source, time.time() - start)
+    print(result.table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
+    return [dict(condition=condition, seed=cfg.seed, run_id=result.run_id, **t) for t in timings]
 
 
-def summarize(fib: dict, scores: pd.DataFrame, results_dir: Path, n_resamples: int):
+def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resamples: int):
     """Bootstrap table, per-seed table and comparison figure from the stored test scores."""
     full = fib["test_all"]
     scores = scores.drop_duplicates(["condition", "seed", "pair_id"], keep="last")  # a rerun replaces its seed
-    by_seed = {}
-    for condition in CONDITIONS:
-        part = scores[scores["condition"] == condition]
-        by_seed[condition] = {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
-                              for seed, group in part.groupby("seed")}
+    trained, lifts = conditions(source)
+    order = ["zero_shot", "fib_only", f"{source}_only", *trained[2:]]
+    by_seed = {c: {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
+                   for seed, group in scores[scores["condition"] == c].groupby("seed")} for c in order}
     by_seed = {c: ps for c, ps in by_seed.items() if ps}
     runs = {c: list(ps.values()) for c, ps in by_seed.items()}
-    lifts = [(a, b) for a, b in LIFTS if a in runs and b in runs]
+    lifts = [(a, b) for a, b in lifts if a in runs and b in runs]
     table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples)
     per_seed = utils.per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
-    sources = scores.loc[scores["ood_source"].fillna("") != "", "ood_source"].unique()
-    utils.plot_study(full, fib["test"]["pair_id"], runs,
-                     f"Study comparison, FIB test 1-1 (out-of-domain source: {', '.join(sources) or 'none'})",
-                     results_dir)
+    utils.plot_study(full, fib["test"]["pair_id"], runs, f"FIB test (1:1), {source} study ({folder.name} profile)",
+                     folder)
     return table, per_seed
 
 
@@ -83,52 +83,51 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def per_seed_markdown(per_seed: pd.DataFrame) -> str:
-    """Each seed's row, then for each lift its mean over seeds with a Student-t 95% interval (seeds as the unit)."""
+    """Each seed's row, then for each condition and lift its mean over seeds with a Student-t 95% interval."""
     metrics = list(utils.STUDY_METRICS)
     rows = [[r.condition, r.seed, *(f"{v:.3f}" for v in r[metrics])] for _, r in per_seed.iterrows()]
-    for condition, part in per_seed[per_seed["condition"].str.contains(" - ")].groupby("condition", sort=False):
+    for condition, part in per_seed.groupby("condition", sort=False):
         if len(part) >= 2:
-            rows.append([f"{condition}, mean over seeds (t interval)", f"{len(part)} seeds",
+            rows.append([f"**{condition}**, mean over seeds (t interval)", f"{len(part)} seeds",
                          *("{:.3f} [{:.3f}, {:.3f}]".format(*utils.seed_interval(part[m])) for m in metrics)])
     return "\n".join(markdown_lines(["condition", "seed", *metrics], rows))
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--profile", default=None)
-    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
+    parser = common.parser_with_config(__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--source", default="usb", choices=sorted(utils.OOD_SOURCES))
+    parser.add_argument("--conditions", nargs="+", default=None, help="default: every condition of the source")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--scores", nargs="+", type=Path, default=None,
+                        help="summarise these scores files (e.g. from parallel runs) instead of the profile's own")
     args = parser.parse_args()
-    cfg = utils.get_config(args.profile)
-    results_dir = Path(cfg.results_dir)
-    scores_path = results_dir / "study" / "scores.csv"
-    scores_path.parent.mkdir(parents=True, exist_ok=True)
+    cfg = common.config_from_args(args)
+    folder = utils.study_folder(cfg)
+    scores_path = folder / "scores.csv"
+    folder.mkdir(parents=True, exist_ok=True)
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
-    ood = None
+    trained, _ = conditions(args.source)
     for seed in [] if args.summary_only else args.seeds:
-        for condition in args.conditions:
+        for condition in args.conditions or trained:
             done = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame(columns=["condition", "seed"])
             if ((done["condition"] == condition) & (done["seed"] == seed)).any():
                 print(f"== {condition}, seed {seed}: already in {scores_path}, skipped")
                 continue
             print(f"== {condition}, seed {seed}")
-            if condition in OOD_CONDITIONS and ood is None:
-                ood = utils.load_ood_source(cfg.ood_source)
-                ood = ood[0], utils.limit_documents(ood[1], cfg.max_docs)
-            run_cfg = utils.get_config(args.profile, seed=seed)
-            start = time.time()
-            table, p_test, source = run(condition, run_cfg, fib, ood)
-            utils.append_metrics(table, run_cfg, condition, source, time.time() - start)
-            utils.record_test_scores(run_cfg, condition, fib["test_all"], p_test, source)
-            print(table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
-    table, per_seed = summarize(fib, pd.read_csv(scores_path), results_dir, args.resamples)
-    table.round(4).to_csv(scores_path.with_name("summary.csv"), index=False)
-    per_seed.round(4).to_csv(scores_path.with_name("per_seed.csv"), index=False)
-    markdown = (markdown_table(table) + "\n\nEach seed on the whole test split; a lift pairs the seeds both "
-                "conditions ran:\n\n" + per_seed_markdown(per_seed))
-    scores_path.with_name("summary.md").write_text(markdown + "\n")
+            timings = run(condition, common.config_from_args(args, seed=seed), fib, args.source)
+            path = folder / "timings.csv"
+            pd.DataFrame(timings).to_csv(path, mode="a", header=not path.exists(), index=False)
+    sources = args.scores or [scores_path]
+    table, per_seed = summarize(fib, pd.concat([pd.read_csv(p) for p in sources]), args.source, folder,
+                                args.resamples)
+    table.round(4).to_csv(folder / "summary.csv", index=False)
+    per_seed.round(4).to_csv(folder / "per_seed.csv", index=False)
+    markdown = (f"Scores from: {', '.join(map(str, sources))}\n\n" + markdown_table(table)
+                + "\n\nEach seed on the whole test split; a lift pairs the seeds both conditions ran:\n\n"
+                + per_seed_markdown(per_seed))
+    (folder / "summary.md").write_text(markdown + "\n")
     print(markdown)
 
 

@@ -1,0 +1,85 @@
+"""What the scripts under experiments/ share: the config arguments (--profile, --set) and the out-of-domain stages.
+
+Run the scripts as modules from the repository root: `python -m experiments.study ...`.
+"""
+import argparse
+import ast
+import dataclasses
+import time
+
+import pandas as pd
+
+import utils
+
+
+def parser_with_config(doc: str) -> argparse.ArgumentParser:
+    """An argument parser with the script's docstring and the shared --profile and --set options."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default=None, choices=sorted(utils.PROFILES),
+                        help="default: $VF_PROFILE, else gpu where CUDA is available, else cpu")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides, e.g. lr=1e-4 ood_epochs=3 fib_negatives=all")
+    return parser
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """KEY=VALUE pairs as config overrides: Python literals, else plain strings; a value of the wrong type is refused."""
+    defaults = utils.Config()
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not hasattr(defaults, key):
+            raise SystemExit(f"--set {pair}: expected KEY=VALUE with KEY one of {sorted(vars(defaults))}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a plain word: fib_negatives=all
+        current = getattr(defaults, key)
+        if isinstance(current, float) and type(value) is int:
+            value = float(value)
+        elif isinstance(current, tuple) and isinstance(value, (list, str)):
+            value = tuple(value) if isinstance(value, list) else (value,)
+        if current is not None and value is not None and type(value) is not type(current):
+            raise SystemExit(f"--set {pair}: {key} takes a {type(current).__name__} (default {current!r}), "
+                             f"not a {type(value).__name__}")
+        overrides[key] = value
+    return overrides
+
+
+def config_from_args(args, **fixed) -> utils.Config:
+    """The profile named by --profile, with the --set overrides, then `fixed` (e.g. seed=...)."""
+    return utils.get_config(args.profile, **{**parse_overrides(args.set), **fixed})
+
+
+def out_of_domain_stage(model, tokenizer, source: str, fib: dict, cfg: utils.Config,
+                        shuffled: bool = False) -> tuple[utils.TrainResult, dict]:
+    """Pre-finetune on `source` (its training labels permuted when `shuffled`, a control); returns the stage's
+    result and a timing row."""
+    source, splits = utils.load_ood_source(source)
+    splits = utils.limit_documents(splits, cfg.max_docs)
+    if shuffled:  # validation keeps its real labels, so selection works as in the real stage
+        splits = {**splits, "train": utils.shuffle_labels(splits["train"], cfg.seed)}
+    print(f"== stage {source}{' (labels shuffled)' if shuffled else ''}: {len(splits['train'])} pairs x "
+          f"{cfg.ood_epochs} epochs")
+    start = time.time()
+    result = utils.finetune_out_of_domain(model, tokenizer, source, splits, fib, cfg)
+    return result, timing_row(source, result, time.time() - start)
+
+
+def fib_stage(model, tokenizer, fib: dict, cfg: utils.Config) -> tuple[utils.TrainResult, dict]:
+    """The FIB stage; returns its result and a timing row."""
+    print("== stage fib")
+    start = time.time()
+    result = utils.finetune_fib(model, tokenizer, fib, cfg)
+    return result, timing_row("fib", result, time.time() - start)
+
+
+def timing_row(stage: str, result: utils.TrainResult, seconds: float) -> dict:
+    updates = int(result.history["update"].iloc[-1])
+    return dict(stage=stage, updates=updates, seconds=round(seconds, 1), updates_per_s=round(updates / seconds, 2),
+                device=utils.device_description())
+
+
+def history_at_best(result: utils.TrainResult) -> pd.Series:
+    """The history row of the kept weights."""
+    return result.history.set_index("update").loc[result.best_update]
