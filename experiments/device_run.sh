@@ -2,6 +2,7 @@
 # One GPU session's work: the study (one process per seed) and the USB-stage levers, all at once. MiniLM at batch 16
 # leaves an H100/H200 mostly idle, so a dozen runs share it. Everything lands in $OUT/results.tgz and $OUT/run.log.
 #   on the device:  source .device/unpack.sh && bash experiments/device_run.sh
+#   a second call:  SEEDS="5 6 7 8 9" CONTROL_SEEDS="0 1 2 3 4" LEVERS="" SOLO_LIMIT=0 bash experiments/device_run.sh
 #   here, to test:  PROFILE=smoke SEEDS=0 LEVERS="usb_ep1" OUT=/tmp/out bash experiments/device_run.sh
 set -u
 PROFILE=${PROFILE:-gpu}
@@ -27,6 +28,10 @@ for s in $SEEDS; do
   timeout "$LIMIT" python3 -m experiments.study --profile "$PROFILE" --seeds "$s" --resamples 10 \
     --set results_dir="$R/study_seed$s" > "$R/logs/study_seed$s.log" 2>&1 &
 done
+for s in ${CONTROL_SEEDS:-}; do  # the shuffled-label control alone, for seeds whose other runs exist already
+  timeout "$LIMIT" python3 -m experiments.study --profile "$PROFILE" --seeds "$s" --resamples 10 \
+    --conditions "shuffled_usb_then_fib" --set results_dir="$R/control_seed$s" > "$R/logs/control_seed$s.log" 2>&1 &
+done
 for name in $LEVERS; do
   timeout "$LIMIT" python3 -m experiments.levers "$name" --stage usb --profile "$PROFILE" \
     --set results_dir="$R/lever_$name" ${SETTINGS[$name]} > "$R/logs/lever_$name.log" 2>&1 &
@@ -34,6 +39,7 @@ done
 wait
 echo "all parallel runs ended after $(( $(date +%s) - start )) s" | tee -a "$R/environment.txt"
 # one usb_then_fib run alone, for its wall time without the others beside it
+[ "${SOLO_LIMIT:-150}" = 0 ] && { tar czf "$OUT/results.tgz" "$R"; exit 0; }
 solo=$(date +%s)
 timeout "${SOLO_LIMIT:-150}" python3 -m experiments.study --profile "$PROFILE" --seeds 0 --conditions usb_then_fib \
   --resamples 10 --set results_dir="$R/solo" > "$R/logs/solo.log" 2>&1

@@ -24,7 +24,7 @@ def conditions(source: str) -> tuple[list[str], list[tuple[str, str]]]:
     stage with its training labels permuted, so a lift it shares comes from the extra updates, not the labels."""
     then, only, shuffled = f"{source}_then_fib", f"{source}_only", f"shuffled_{source}_then_fib"
     lifts = [(then, "fib_only"), (then, shuffled), (shuffled, "fib_only"), (only, "zero_shot"),
-             ("fib_only", "zero_shot")]
+             (only, shuffled.replace("_then_fib", "_only")), ("fib_only", "zero_shot")]
     return ["zero_shot", "fib_only", then, shuffled], lifts
 
 
@@ -39,8 +39,9 @@ def run(condition: str, cfg: utils.Config, fib: dict, source: str) -> list[dict]
         ood_source = source
         _, timing = common.out_of_domain_stage(model, tokenizer, source, fib, cfg, condition.startswith("shuffled_"))
         timings.append(timing)
-        if not condition.startswith("shuffled_"):  # the zero-shot transfer, before any FIB pair
-            utils.evaluate_condition(model, tokenizer, splits, cfg, f"{source}_only", source, time.time() - start)
+        # the zero-shot transfer, before any FIB pair (for the control too: what the stage gives without its labels)
+        utils.evaluate_condition(model, tokenizer, splits, cfg, condition.replace("_then_fib", "_only"), source,
+                                 time.time() - start)
     if condition != "zero_shot":
         timings.append(common.fib_stage(model, tokenizer, fib, cfg)[1])
     result = utils.evaluate_condition(model, tokenizer, splits, cfg, condition, ood_source, time.time() - start)
@@ -53,7 +54,7 @@ def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resa
     full = fib["test_all"]
     scores = scores.drop_duplicates(["condition", "seed", "pair_id"], keep="last")  # a rerun replaces its seed
     trained, lifts = conditions(source)
-    order = ["zero_shot", "fib_only", f"{source}_only", *trained[2:]]
+    order = ["zero_shot", "fib_only", f"{source}_only", f"shuffled_{source}_only", *trained[2:]]
     by_seed = {c: {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
                    for seed, group in scores[scores["condition"] == c].groupby("seed")} for c in order}
     by_seed = {c: ps for c, ps in by_seed.items() if ps}
