@@ -1195,6 +1195,38 @@ def check_scores(is_inconsistent, p) -> tuple[np.ndarray, np.ndarray]:
     return y, p
 
 
+def threshold_for_precision(is_inconsistent, p, target: float) -> float:
+    """The lowest threshold on P(inconsistent) whose precision reaches `target` (choose it on validation): the most
+    recall at that precision. Raises when no threshold reaches it."""
+    from sklearn.metrics import precision_recall_curve
+    precision, _, thresholds = precision_recall_curve(np.asarray(is_inconsistent, dtype=int), p)
+    reached = np.flatnonzero(precision[:-1] >= target)
+    if not len(reached):
+        raise ValueError(f"no threshold reaches precision {target} (the best is {precision[:-1].max():.3f}); "
+                         "lower the target.")
+    return float(thresholds[reached[0]])
+
+
+def guardrail_table(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], targets=(0.8, 0.9),
+                    chosen_on: str = "validation", applied_to: str = "test") -> pd.DataFrame:
+    """For each target precision: the threshold chosen on one split, and its precision, recall and share flagged
+    (of all pairs and of the consistent ones) on another."""
+    from sklearn.metrics import precision_score, recall_score
+    y_ref = splits[chosen_on]["label"] == INCONSISTENT
+    y, p = (splits[applied_to]["label"] == INCONSISTENT).to_numpy(), probs[applied_to]
+    rows = []
+    for target in targets:
+        try:
+            t = threshold_for_precision(y_ref, probs[chosen_on], target)
+        except ValueError:  # out of reach on this model: no threshold, nothing flagged
+            t = float("nan")
+        rows.append({"target precision": target, f"threshold (from {chosen_on})": t,
+                     f"precision on {applied_to}": precision_score(y, p >= t, zero_division=0),
+                     f"recall on {applied_to}": recall_score(y, p >= t, zero_division=0),
+                     "share flagged": float(np.mean(p >= t)), "consistent flagged": float(np.mean(p[~y] >= t))})
+    return pd.DataFrame(rows).set_index("target precision").round(3)
+
+
 def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = None) -> dict:
     """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
     from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score

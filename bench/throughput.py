@@ -36,7 +36,7 @@ def trial_ours(n_pairs: int, overrides: dict) -> dict:
     tokenizer, model = utils.load_model()
     pairs = training_pairs(n_pairs)
     tiny_eval = {"fib_validation_all": utils.fib_splits()["validation"].groupby("label").head(2)}
-    history = utils.train(model, tokenizer, pairs, tiny_eval, cfg)
+    history = utils.train(model, tokenizer, pairs, tiny_eval, cfg).history
     features = utils.tokenize_pairs(tokenizer, pairs, cfg.max_length, evidence_sentences=cfg.evidence_sentences)
     return dict(seconds=float(history["seconds"].iloc[-1]),
                 tokens_per_pair=float(np.mean([len(f["input_ids"]) for f in features])))

@@ -101,7 +101,7 @@ def test_scheduler_warms_up_then_decays_to_zero(tmp_path):
     tokenizer, model = utils.load_model(tiny_bert(tmp_path))
     pairs = synthetic_pairs(8, seed=2)  # 16 pairs / 4 = 4 updates
     cfg = small_config(warmup_ratio=0.5, lr=1e-3)
-    history = utils.train(model, tokenizer, pairs, {"validation": synthetic_pairs(4, 3)}, cfg)
+    history = utils.train(model, tokenizer, pairs, {"validation": synthetic_pairs(4, 3)}, cfg).history
     # update 0: 0; warmup over 2 updates; then linear decay to 0 at update 4
     np.testing.assert_allclose(history["lr"], [0.0, 5e-4, 1e-3, 5e-4, 0.0], atol=1e-12)
 
@@ -111,7 +111,7 @@ def test_accumulation_boundary_counts_the_last_partial_window(tmp_path, n_docs, 
     # 2 pairs per doc, batches of 4: 5 docs -> 3 batches -> windows [2, 1] -> 2 updates; 7 docs -> 4 batches -> 2
     tokenizer, model = utils.load_model(tiny_bert(tmp_path))
     cfg = small_config(grad_accum=accum, epochs=2)
-    history = utils.train(model, tokenizer, synthetic_pairs(n_docs, 4), {"validation": synthetic_pairs(4, 3)}, cfg)
+    history = utils.train(model, tokenizer, synthetic_pairs(n_docs, 4), {"validation": synthetic_pairs(4, 3)}, cfg).history
     assert history["update"].iloc[-1] == 2 * expected_updates
     assert history["epoch"].iloc[-1] == 2.0
 
@@ -124,7 +124,7 @@ def test_selection_on_a_test_set_is_refused(tmp_path):
 
 
 def test_unknown_profile_names_the_choices():
-    with pytest.raises(ValueError, match=r"unknown profile 'fast'.*\['cpu', 'gpu', 'smoke'\]"):
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'.*\['cpu', 'gpu', 'original', 'smoke'\]"):
         utils.get_config("fast")
 
 
@@ -133,7 +133,7 @@ def test_tiny_end_to_end_run_beats_chance(tmp_path):
     tokenizer, model = utils.load_model(tiny_bert(tmp_path))
     train, validation, test = synthetic_pairs(150, 10), synthetic_pairs(30, 11), synthetic_pairs(50, 12)
     cfg = small_config(batch_size=16, epochs=4, lr=2e-3, warmup_ratio=0.1, eval_every=10)
-    history = utils.train(model, tokenizer, train, {"validation": validation}, cfg)
+    history = utils.train(model, tokenizer, train, {"validation": validation}, cfg).history
     p = utils.predict_proba(model, tokenizer, test, cfg.max_length)
     metrics = utils.compute_metrics(test["label"] == utils.INCONSISTENT, p, test["doc_id"])
     assert history["validation/roc_auc"].iloc[0] < 0.8  # it had to learn

@@ -34,7 +34,7 @@ WORKER = textwrap.dedent("""
         model.register_forward_pre_hook(lambda *args: time.sleep(0.15) if model.training else None)
     cfg = small_config(epochs=3, eval_every=3, checkpoint_every=2, resume=resume == "1", lr=1e-3, bf16=False)
     history = utils.train(model, tokenizer, synthetic_pairs(9, 5), {{"validation": synthetic_pairs(4, 6)}}, cfg,
-                          checkpoint_dir=checkpoint_dir)
+                          checkpoint_dir=checkpoint_dir).history
     save_file({{k: v.contiguous() for k, v in model.state_dict().items()}}, out + ".safetensors")
     history.to_json(out + ".json")
 """)
@@ -83,7 +83,7 @@ def test_same_seed_gives_identical_losses_metrics_and_weights(tmp_path):
         utils.seed_everything(0)
         tokenizer, model = utils.load_model(tiny_bert(tmp_path / "m"))
         history = utils.train(model, tokenizer, synthetic_pairs(12, 1), {"validation": synthetic_pairs(6, 2)},
-                              small_config(epochs=2, eval_every=2, bf16=False))
+                              small_config(epochs=2, eval_every=2, bf16=False)).history
         runs.append((history.drop(columns="seconds"), {k: v.clone() for k, v in model.state_dict().items()}))
     pd.testing.assert_frame_equal(runs[0][0], runs[1][0])
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
@@ -119,7 +119,7 @@ def test_non_finite_loss_stops_with_the_update_and_keeps_the_last_checkpoint(tmp
                 return output * float("nan")
 
     model.classifier.register_forward_hook(poison)
-    with pytest.raises(FloatingPointError, match=r"non-finite loss at update 4 .*last good checkpoint"):
+    with pytest.raises(FloatingPointError, match=r"non-finite loss or gradient norm at update 4 .*last good checkpoint"):
         utils.train(model, tokenizer, synthetic_pairs(12, 1), {"validation": synthetic_pairs(4, 2)},
                     small_config(checkpoint_every=1), checkpoint_dir=tmp_path / "ck")
     pointer = json.loads((tmp_path / "ck" / "latest.json").read_text())
