@@ -1,0 +1,72 @@
+"""No input crashes scoring or training: pairs are cut to fit (the document first), at every length, in any script."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import utils
+from test_model_train import synthetic_pairs, tiny_bert
+
+WORDS = st.sampled_from(["the", "court", "ruled", "Zürich", "naïve", "東京", "🙂", "x" * 40, "3.5%", "—", "\u200b",
+                         "", ".", "Mr.", "U.S.", "e.g.", "\n"])
+SENTENCE = st.lists(WORDS, min_size=0, max_size=12).map(lambda ws: " ".join(ws) + ".")
+TEXT = st.lists(SENTENCE, min_size=1, max_size=40).map(" ".join)  # from one empty sentence to ~500 tokens
+
+
+@pytest.fixture(scope="module")
+def detector(tmp_path_factory):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path_factory.mktemp("tiny")))
+    return utils.HallucinationDetector(model, tokenizer, max_length=48, long_documents="truncate")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pairs=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=6))
+def test_scoring_never_raises_and_gives_one_probability_per_pair(detector, pairs):
+    documents, summaries = [d for d, _ in pairs], [s for _, s in pairs]
+    if any(not t.strip() for t in documents + summaries):  # blank texts are refused with a clear error instead
+        with pytest.raises(ValueError, match="is empty or not a string"):
+            detector.score(documents, summaries)
+        return
+    p = detector.score(documents, summaries, batch_size=4)
+    assert p.shape == (len(pairs),) and np.all((p >= 0) & (p <= 1))
+    for k in (None, 2):  # evidence selection as well
+        q = utils.predict_proba(detector.model, detector.tokenizer, pd.DataFrame(
+            {"premise": documents, "hypothesis": summaries}), 48, 4, False, k)
+        assert q.shape == (len(pairs),) and np.all((q >= 0) & (q <= 1))
+
+
+@settings(max_examples=60, deadline=None)
+@given(premise=TEXT, hypothesis=TEXT, max_length=st.integers(16, 96))
+def test_fit_pairs_cuts_the_document_first_and_always_fits(premise, hypothesis, max_length):
+    tokenizer = utils.load_tokenizer()
+    (p,), (h,) = utils.fit_pairs(tokenizer, [premise], [hypothesis], max_length)
+    assert premise.startswith(p) and hypothesis.startswith(h)  # cut at the end, never rewritten
+    n_p, n_h = (len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in (premise, hypothesis))
+    budget = max_length - 3  # [CLS] premise [SEP] hypothesis [SEP]
+    assert len(tokenizer(p, h)["input_ids"]) <= max_length
+    if n_p + n_h <= budget:
+        assert (p, h) == (premise, hypothesis)
+    elif h != hypothesis:  # the summary is cut only where it would leave the document under a quarter of the window
+        assert n_h > budget - min(n_p, budget // 4)
+
+
+def test_a_summary_longer_than_the_window_is_cut_and_counted_once(capsys):
+    tokenizer = utils.load_tokenizer()
+    long_summary = " ".join(["the court ruled in favour of the city"] * 40)  # ~320 tokens
+    pairs = pd.DataFrame({"premise": ["The court met.", "A short document."] * 2,
+                          "hypothesis": [long_summary, "short.", long_summary, "short."], "label": [0, 2, 0, 2]})
+    features = utils.tokenize_pairs(tokenizer, pairs, 64, name="long summaries")
+    assert [len(f["input_ids"]) for f in features] == [64, 9, 64, 9]
+    assert tokenizer.decode(features[0]["input_ids"]).startswith("[CLS] the court met. [SEP] the court ruled")
+    assert capsys.readouterr().out.count("long summaries: 2 of 4 summaries") == 1
+
+
+def test_training_on_summaries_longer_than_the_window_runs(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    pairs = synthetic_pairs(6, 0)
+    pairs.loc[::3, "hypothesis"] = pairs.loc[::3, "hypothesis"] + " and so on" * 40
+    cfg = utils.get_config("smoke", max_length=32, batch_size=4, grad_accum=1, epochs=1, eval_every=1,
+                           select_metric="validation/roc_auc")
+    result = utils.train(model, tokenizer, pairs, {"validation": pairs}, cfg)
+    assert result.history["update"].iloc[-1] == 3

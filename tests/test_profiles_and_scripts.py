@@ -1,0 +1,112 @@
+"""Profiles and their step arithmetic, the scripts' --set parsing, the out-of-domain source's fallback, guardrail
+thresholds, deterministic subsets, and run ids in results/."""
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import utils
+from experiments import common
+
+REPO = utils.REPO_DIR
+
+
+@pytest.mark.parametrize("cuda, expected", [(True, "gpu"), (False, "cpu")])
+def test_the_default_profile_follows_the_hardware(monkeypatch, cuda, expected):
+    monkeypatch.delenv("VF_PROFILE", raising=False)
+    monkeypatch.setattr(utils.torch.cuda, "is_available", lambda: cuda)
+    assert utils.get_config().profile == expected
+    monkeypatch.setenv("VF_PROFILE", "original")
+    assert utils.get_config().profile == "original"
+
+
+@pytest.mark.parametrize("profile, updates_per_epoch, fib_updates, usb_updates", [
+    ("original", 11, 110, 79),  # 700 pairs / (16 x 4); USB 5,050 / 64 = 79 per epoch, 1 epoch
+    ("cpu", 44, 352, 316),      # 700 / 16 = 44 x 8 epochs; USB 316 x 1 epoch
+    ("gpu", 44, 352, 948),      # the same FIB stage; USB 316 x 3 epochs
+])
+def test_each_profiles_step_arithmetic(profile, updates_per_epoch, fib_updates, usb_updates):
+    cfg = utils.get_config(profile)
+    assert math.ceil(math.ceil(700 / cfg.batch_size) / cfg.grad_accum) == updates_per_epoch
+    assert updates_per_epoch * cfg.epochs == fib_updates
+    stage = utils.out_of_domain_config(cfg, "usb", 5050)
+    assert math.ceil(math.ceil(5050 / stage.batch_size) / stage.grad_accum) * stage.epochs == usb_updates
+    assert stage.select_metric == "usb_validation/roc_auc" and stage.eval_every == math.ceil(usb_updates / 4)
+
+
+def test_set_parses_literals_and_plain_words_and_refuses_a_change_of_type():
+    assert common.parse_overrides(["lr=1e-4", "epochs=8", "fib_negatives=all", "evidence_sentences=None",
+                                   "ood_evidence=False", "fib_other_sets=['factcc']"]) == dict(
+        lr=1e-4, epochs=8, fib_negatives="all", evidence_sentences=None, ood_evidence=False,
+        fib_other_sets=("factcc",))
+    assert common.parse_overrides(["lr=1"]) == {"lr": 1.0}
+    with pytest.raises(SystemExit, match="epochs takes a int .* not a float"):
+        common.parse_overrides(["epochs=8.0"])
+    with pytest.raises(SystemExit, match="expected KEY=VALUE"):
+        common.parse_overrides(["epoch=8"])
+
+
+def test_scripts_run_as_modules_without_path_tricks():
+    for script in ("study", "levers", "finetune"):
+        done = subprocess.run([sys.executable, "-m", f"experiments.{script}", "--help"], cwd=REPO,
+                              capture_output=True, text=True)
+        assert done.returncode == 0 and "--set" in done.stdout, done.stderr
+    assert "sys.path" not in "".join((REPO / "experiments" / f).read_text() for f in os.listdir(REPO / "experiments")
+                                     if f.endswith(".py"))
+
+
+def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):
+    (data_root / "summedits").mkdir()
+    assert "no usb/ folder" in utils.usb_absence()
+    (data_root / "usb").mkdir()  # present but without its files: an error, not a silent change of experiment
+    with pytest.raises(utils.DataError, match="USB train file"):
+        utils.load_ood_source("auto")
+    with pytest.raises(utils.ConfigError, match="unknown out-of-domain source 'wiki'"):
+        utils.load_ood_source("wiki")
+
+
+def test_the_real_usb_is_found(real_data):
+    assert utils.usb_absence() is None
+    source, splits = utils.load_ood_source("auto")
+    assert source == "usb" and (len(splits["train"]), len(splits["validation"])) == (5050, 2668)
+
+
+def test_document_subsets_are_the_same_in_every_process(real_data):
+    code = ("import utils; s = utils.limit_documents(utils.usb_splits(), 8); "
+            "print(sorted(s['train']['doc_id'])[:3], sorted(s['validation']['doc_id'])[:3])")
+    outputs = {subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in (1, 2, 3)}
+    assert len(outputs) == 1 and outputs != {""}
+
+
+def test_threshold_for_a_target_precision_on_hand_made_scores():
+    y = [0, 0, 1, 0, 1, 1]  # sorted by score: the top three are 1, 1, 0 ... precision 1.0 at 0.8, 0.75 at 0.5
+    p = [0.1, 0.2, 0.5, 0.6, 0.8, 0.9]
+    assert utils.threshold_for_precision(y, p, 1.0) == 0.8
+    assert utils.threshold_for_precision(y, p, 0.7) == 0.5  # 0.5 keeps precision 0.75 and recall 1.0
+    with pytest.raises(ValueError, match="no threshold reaches precision"):
+        utils.threshold_for_precision([1, 0], [0.1, 0.9], 0.9)
+    splits = {name: pd.DataFrame({"label": [utils.INCONSISTENT if v else utils.CONSISTENT for v in y]})
+              for name in ("validation", "test")}
+    table = utils.guardrail_table(splits, {"validation": np.array(p), "test": np.array(p)}, targets=(1.0,))
+    assert table.loc[1.0].tolist() == [0.8, 1.0, 0.667, 0.333, 0.0]
+
+
+def test_an_evaluator_refuses_test_sets():
+    with pytest.raises(utils.ConfigError, match="no test set may steer training"):
+        utils.Evaluator({"validation": None, "test": None}, "validation/roc_auc")
+
+
+def test_run_ids_and_config_hashes_tell_runs_and_settings_apart(tmp_path):
+    cfg = utils.get_config("cpu", results_dir=str(tmp_path))
+    assert utils.config_hash(cfg) == utils.config_hash(utils.get_config("cpu", seed=3))
+    assert utils.config_hash(cfg) != utils.config_hash(utils.get_config("cpu", ood_epochs=2))
+    table = pd.DataFrame({"n_pairs": [4], "n_inconsistent": [2], "roc_auc": [0.5]}, index=["test"])
+    first = utils.append_metrics(table, cfg, "fib_only")
+    second = utils.append_metrics(table.assign(roc_auc=0.9), cfg, "fib_only", run_id=first + "-b")
+    assert utils.latest_run(cfg, "fib_only")["roc_auc"].tolist() == [0.9] and second == first + "-b"
+    assert utils.latest_run(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=2), "fib_only").empty
