@@ -751,6 +751,27 @@ def check_pairs_frame(df: pd.DataFrame, name: str) -> None:
 
 # ----------------------------------------------------------------------------- checkpoints
 
+@dataclasses.dataclass
+class RunState:
+    """Where a training run is, what it has logged and the best weights so far: what a checkpoint saves."""
+    update: int = 0
+    epoch: int = 0
+    step: int = 0  # batches of `epoch` already trained on
+    seconds: float = 0.0
+    history: list = dataclasses.field(default_factory=list)
+    losses: list = dataclasses.field(default_factory=list)  # since the last evaluation; on the device until logged
+    norms: list = dataclasses.field(default_factory=list)
+    best_score: float = -math.inf
+    best_update: int = 0
+    best_weights: dict | None = None
+    sampler_rng: torch.Tensor | None = None  # the batch order's generator at the start of `epoch`
+
+    def logged_values(self, values: list) -> list[float]:
+        """The losses or norms as floats: one host sync for the lot."""
+        values[:] = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in values]).tolist() if values else []
+        return values
+
+
 def model_fingerprint(model) -> dict:
     """What a checkpoint must match: architecture, labels and every weight's name and shape."""
     shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
@@ -764,26 +785,27 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best: dict) -> Path:
+def save_checkpoint(folder: Path, model, optimizer, scheduler, run: RunState) -> Path:
     """Write ckpt-<update>/ under a temporary name, rename it, then point latest.json at it; old ones go."""
     from safetensors.torch import save_file, save_model
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"ckpt-{state['update']:06d}"
+    name = f"ckpt-{run.update:06d}"
     tmp = folder / f".tmp-{name}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
     save_model(model, str(tmp / "model.safetensors"))
-    if best["state"] is not None:
-        save_file({k: v.contiguous() for k, v in best["state"].items()}, str(tmp / "best.safetensors"))
+    if run.best_weights is not None:
+        save_file({k: v.contiguous() for k, v in run.best_weights.items()}, str(tmp / "best.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(), "sampler_rng": state["sampler_rng"],
+                "torch_rng": torch.get_rng_state(), "sampler_rng": run.sampler_rng,
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                tmp / "trainer_state.pt")
     np_state = np.random.get_state()
-    meta = {k: v for k, v in state.items() if k != "sampler_rng"}
-    meta.update(best_score=best["score"], best_update=best["update"], fingerprint=model_fingerprint(model),
-                python_rng=random.getstate(), numpy_rng=[np_state[0], np_state[1].tolist(), *np_state[2:]])
+    run.logged_values(run.losses), run.logged_values(run.norms)
+    meta = {k: v for k, v in dataclasses.asdict(run).items() if k not in ("best_weights", "sampler_rng")}
+    meta.update(fingerprint=model_fingerprint(model), python_rng=random.getstate(),
+                numpy_rng=[np_state[0], np_state[1].tolist(), *np_state[2:]])
     (tmp / "meta.json").write_text(json.dumps(meta, default=float), encoding="utf-8")
     os.replace(tmp, folder / name)
     _atomic_write_text(folder / "latest.json", json.dumps({"checkpoint": name}))
@@ -793,17 +815,16 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict, best
     return folder / name
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, dict, dict]:
-    """Restore a checkpoint written by save_checkpoint; returns (state, best, trainer_state)."""
+def load_checkpoint(folder: Path, model, optimizer, scheduler) -> RunState:
+    """Restore a checkpoint written by save_checkpoint: weights, optimizer, scheduler, every RNG, the run's state."""
     from safetensors.torch import load_file, load_model
-    pointer = json.loads((folder / "latest.json").read_text())
-    path = folder / pointer["checkpoint"]
+    path = folder / json.loads((folder / "latest.json").read_text())["checkpoint"]
     meta = json.loads((path / "meta.json").read_text())
     expected = model_fingerprint(model)
     if meta["fingerprint"] != expected:
-        raise ValueError(f"checkpoint {path} was written for another model or label set "
-                         f"({meta['fingerprint']['class']}, labels {meta['fingerprint']['id2label']}); this model is "
-                         f"{expected['class']} with labels {expected['id2label']}. Use a fresh checkpoint folder.")
+        raise ConfigError(f"checkpoint {path} was written for another model or label set "
+                          f"({meta['fingerprint']['class']}, labels {meta['fingerprint']['id2label']}); this model is "
+                          f"{expected['class']} with labels {expected['id2label']}. Use a fresh checkpoint folder.")
     load_model(model, str(path / "model.safetensors"))
     trainer_state = torch.load(path / "trainer_state.pt", weights_only=True)
     optimizer.load_state_dict(trainer_state["optimizer"])
@@ -815,11 +836,12 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> tuple[dict, di
     random.setstate((version, tuple(internal), gauss))
     kind, keys, *rest = meta.pop("numpy_rng")
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+    meta.pop("fingerprint")
     best_file = path / "best.safetensors"
-    best = {"score": meta.pop("best_score"), "update": meta.pop("best_update"),
-            "state": load_file(str(best_file)) if best_file.exists() else None}
-    print(f"resumed from {path} (update {meta['update']}, epoch {meta['epoch']}, batch {meta['step']})")
-    return meta, best, trainer_state
+    run = RunState(**meta, best_weights=load_file(str(best_file)) if best_file.exists() else None,
+                   sampler_rng=trainer_state["sampler_rng"])
+    print(f"resumed from {path} (update {run.update}, epoch {run.epoch}, batch {run.step})")
+    return run
 
 
 def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
@@ -869,161 +891,178 @@ class TrainResult:
     select_metric: str
 
 
-def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict[str, pd.DataFrame]", cfg: Config,
-          checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
-    """Finetune in place; keep the weights that score best on the evaluator's select_metric.
+@dataclasses.dataclass
+class TrainingSetup:
+    """What the loop needs besides the model: data, optimizer and schedule, device and precision, processes."""
+    loader: object
+    sampler: object
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    device: torch.device
+    bf16: bool
+    ddp_model: object  # the model, or its DistributedDataParallel wrapper under torchrun
+    class_weight: torch.Tensor | None
+    updates_per_epoch: int
+    total_updates: int
+    rank: int = 0
+    world: int = 1
 
-    `evaluator` is an Evaluator, or validation frames to build one from with the config's settings.
+    def sampler_state(self) -> torch.Tensor:  # DistributedSampler needs none: its order is a function of the epoch
+        return self.sampler.generator.get_state() if hasattr(self.sampler, "generator") else torch.empty(0, dtype=torch.uint8)
 
-    With checkpoint_dir, a checkpoint is written every cfg.checkpoint_every updates and at the end;
-    cfg.resume=True continues from the latest one, with the same result as an uninterrupted run.
-    """
+    def no_sync(self, boundary: bool):
+        """DDP all-reduces gradients only at the update, not after every accumulated batch."""
+        return self.ddp_model.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
+
+
+def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> TrainingSetup:
+    """Tokenise, batch (by length in one process, sharded under torchrun), and build the optimizer and schedule."""
     from torch.utils.data import DataLoader, DistributedSampler
     from transformers import DataCollatorWithPadding, get_scheduler
     from transformers.trainer_pt_utils import LengthGroupedSampler
-    under_torchrun = "WORLD_SIZE" in os.environ
     rank, world = distributed_world()
-    is_main = rank == 0
-    if under_torchrun and cfg.resume:
-        raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
-                                  "resume in one process.")
-    check_pairs_frame(train_df, "training split")
-    if not isinstance(evaluator, Evaluator):
-        evaluator = Evaluator.from_frames(tokenizer, evaluator, cfg)
-    select_metric = evaluator.select_metric
     device = pick_device()
     model.to(device)
     label_map = training_label_map(model.config)
     if not set(train_df["label"].unique()) <= set(label_map):
-        raise ValueError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
-                         f"({model.config.id2label}).")
+        raise ConfigError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
+                          f"({model.config.id2label}).")
     features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences, "training split")
-    class_weight = None
-    if cfg.class_weighted:
-        class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device)
-    if under_torchrun:
-        # one shuffled order cut into world-size shares: rank r's batch k plus the others' make the global batch k
-        # that one process with batch_size x world would see
+    if "WORLD_SIZE" in os.environ:  # under torchrun: one shuffled order cut into world-size shares, which together
+        # make the global batch of one process with batch_size x world
         sampler = DistributedSampler(features, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-    else:
-        # batches of similar length, so dynamic padding wastes little compute; own generators, so a resumed run
-        # replays the same batches without touching the global RNG that dropout uses
+    else:  # similar lengths per batch, so padding wastes little; own generator, so a resumed run replays its batches
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                        generator=torch.Generator().manual_seed(cfg.seed))
     loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
                         generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
-    # per process: 16 pairs x grad_accum per update; under torchrun x world size more per update
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(cfg.warmup_ratio * total_updates),
                               num_training_steps=total_updates)
-    use_bf16 = cfg.bf16
-    if use_bf16 is None:
-        use_bf16 = device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
-    if is_main:
-        print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per "
-              f"update -> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
-              + (" (bf16 autocast)" if use_bf16 else "") + (f", {world} processes" if world > 1 else ""))
-    forward = model
+    bf16 = cfg.bf16 if cfg.bf16 is not None else device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
+    ddp_model = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
-        forward = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ddp_model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    class_weight = class_weights([f["labels"] for f in features], model.config.num_labels).to(device) \
+        if cfg.class_weighted else None
+    if rank == 0:
+        print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per "
+              f"update -> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
+              + (" (bf16 autocast)" if bf16 else "") + (f", {world} processes" if world > 1 else ""))
+    return TrainingSetup(loader, sampler, optimizer, scheduler, device, bf16, ddp_model, class_weight, updates_per_epoch,
+                   total_updates, rank, world)
 
-    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None and is_main else None
-    state = dict(update=0, epoch=0, step=0, history=[], losses=[], norms=[], seconds=0.0)
-    best = {"score": -math.inf, "update": 0, "state": None}
-    if _prepare_checkpoint_dir(checkpoint_dir, cfg.resume):
-        state, best, restored = load_checkpoint(checkpoint_dir, model, optimizer, scheduler)
-        sampler.generator.set_state(restored["sampler_rng"])
-    history, losses, norms = state["history"], state["losses"], state["norms"]
-    start = time.time() - state["seconds"]
 
-    def sampler_state() -> torch.Tensor:  # DistributedSampler needs none: its order is a function of the epoch
-        return sampler.generator.get_state() if hasattr(sampler, "generator") else torch.empty(0, dtype=torch.uint8)
+def _start_or_resume(model, trainer: TrainingSetup, cfg: Config, checkpoint_dir: Path | None) -> RunState:
+    """A fresh run state, or the latest checkpoint's (with cfg.resume)."""
+    if "WORLD_SIZE" in os.environ and cfg.resume:
+        raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
+                                  "resume in one process.")
+    if not _prepare_checkpoint_dir(checkpoint_dir, cfg.resume):
+        return RunState()
+    run = load_checkpoint(checkpoint_dir, model, trainer.optimizer, trainer.scheduler)
+    trainer.sampler.generator.set_state(run.sampler_rng)
+    return run
 
-    def as_floats(values: list) -> list[float]:  # the losses and norms stay on the device until they are logged
-        values[:] = torch.stack([torch.as_tensor(v, dtype=torch.float64) for v in values]).tolist() if values else []
-        return values
 
-    def log(update: int) -> None:
-        record = dict(update=update, epoch=round(update / updates_per_epoch, 3), seconds=round(time.time() - start, 1),
-                      train_loss=_mean_across_ranks(as_floats(losses), world),
-                      grad_norm=_mean_across_ranks(as_floats(norms), world), lr=scheduler.get_last_lr()[0])
-        losses.clear(), norms.clear()
-        if not is_main:  # rank 0 evaluates, keeps the best weights and logs; the others wait at their next all-reduce
-            return
-        record.update(evaluator(model))
-        if record[select_metric] > best["score"]:
-            weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best.update(score=record[select_metric], update=update, state=weights)
-        history.append(record)
-        watched = {k: v for k, v in record.items() if k.endswith("/roc_auc")}
-        tqdm.write(f"update {update}: loss {record['train_loss']:.3f}, "
-                   + ", ".join(f"{k} {v:.3f}" for k, v in watched.items()))
-        model.train()
-
-    def checkpoint(update: int, epoch: int, step: int, epoch_rng: torch.Tensor) -> None:
-        if checkpoint_dir is not None:
-            as_floats(losses), as_floats(norms)
-            state.update(update=update, epoch=epoch, step=step, seconds=time.time() - start, sampler_rng=epoch_rng)
-            save_checkpoint(checkpoint_dir, model, optimizer, scheduler, state, best)
-
-    kept = f"the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir else "no checkpoint folder was given"
-
-    if not history:
-        log(update=0)
-    update = state["update"]
+def _evaluate_and_keep_best(model, evaluator: "Evaluator", trainer: TrainingSetup, run: RunState, start: float) -> None:
+    """Log the losses since the last evaluation; rank 0 evaluates, and keeps the weights if they score best."""
+    record = dict(update=run.update, epoch=round(run.update / trainer.updates_per_epoch, 3),
+                  seconds=round(time.time() - start, 1),
+                  train_loss=_mean_across_ranks(run.logged_values(run.losses), trainer.world),
+                  grad_norm=_mean_across_ranks(run.logged_values(run.norms), trainer.world),
+                  lr=trainer.scheduler.get_last_lr()[0])
+    run.losses.clear(), run.norms.clear()
+    if trainer.rank != 0:  # the other ranks wait at their next all-reduce
+        return
+    record.update(evaluator(model))
+    if record[evaluator.select_metric] > run.best_score:
+        run.best_score, run.best_update = record[evaluator.select_metric], run.update
+        run.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    run.history.append(record)
+    watched = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith("/roc_auc"))
+    tqdm.write(f"update {run.update}: loss {record['train_loss']:.3f}, {watched}")
     model.train()
-    progress = tqdm(total=total_updates, initial=update, desc="training", disable=not is_main)
-    for epoch in range(state["epoch"], cfg.epochs):
-        skip = state["step"] if epoch == state["epoch"] else 0  # batches a resumed run already trained on
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        epoch_rng = sampler_state()
-        for step, batch in enumerate(loader):
+
+
+def _clip_and_step(model, trainer: TrainingSetup, run: RunState, max_grad_norm: float, where: str) -> None:
+    """Clip the gradient, stop on a non-finite one (one host sync per update), step and advance the schedule."""
+    run.norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm))
+    if not torch.isfinite(run.norms[-1]):  # a NaN or infinite loss makes the gradient norm non-finite too
+        raise FloatingPointError(f"non-finite loss or gradient norm at update {run.update + 1} ({where})")
+    trainer.optimizer.step()
+    trainer.scheduler.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    run.update += 1
+
+
+def _finish(model, trainer: TrainingSetup, run: RunState, select_metric: str) -> TrainResult:
+    """Load the kept weights (rank 0's choice, on every rank) and return the history."""
+    if trainer.world > 1:
+        import torch.distributed as dist
+        shared = [(run.best_weights, run.best_update, run.best_score)]
+        dist.broadcast_object_list(shared, src=0)
+        run.best_weights, run.best_update, run.best_score = shared[0]
+    model.load_state_dict(run.best_weights)
+    if trainer.rank == 0:
+        print(f"kept the weights of update {run.best_update}: {select_metric} = {run.best_score:.4f}")
+    return TrainResult(pd.DataFrame(run.history), run.best_update, run.best_score, select_metric)
+
+
+def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict[str, pd.DataFrame]", cfg: Config,
+          checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Finetune in place; keep the weights that score best on the evaluator's select_metric (`evaluator` may be
+    validation frames to build one from). With checkpoint_dir, a checkpoint every cfg.checkpoint_every updates and at
+    the end; cfg.resume=True continues from the latest, with the same result as an uninterrupted run."""
+    check_pairs_frame(train_df, "training split")
+    if not isinstance(evaluator, Evaluator):
+        evaluator = Evaluator.from_frames(tokenizer, evaluator, cfg)
+    trainer = _set_up_training(model, tokenizer, train_df, cfg)
+    checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None and trainer.rank == 0 else None
+    run = _start_or_resume(model, trainer, cfg, checkpoint_dir)
+    start = time.time() - run.seconds
+    if not run.history:
+        _evaluate_and_keep_best(model, evaluator, trainer, run, start)
+    model.train()
+    progress = tqdm(total=trainer.total_updates, initial=run.update, desc="training", disable=trainer.rank != 0)
+    n_batches, first_epoch, first_step = len(trainer.loader), run.epoch, run.step
+    kept = f"the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir else "no checkpoint folder was given"
+    for epoch in range(first_epoch, cfg.epochs):
+        skip = first_step if epoch == first_epoch else 0  # batches a resumed run already trained on
+        if hasattr(trainer.sampler, "set_epoch"):  # DistributedSampler: a new order each epoch
+            trainer.sampler.set_epoch(epoch)
+        epoch_rng = trainer.sampler_state()
+        for step, batch in enumerate(trainer.loader):
             if step < skip:
                 continue
-            window_start = step - step % cfg.grad_accum
-            window = min(cfg.grad_accum, len(loader) - window_start)  # the last window may be partial
-            batch = batch.to(device, non_blocking=True)
+            window = min(cfg.grad_accum, n_batches - (step - step % cfg.grad_accum))  # the last may be partial
+            boundary = (step + 1) % cfg.grad_accum == 0 or step + 1 == n_batches
+            batch = batch.to(trainer.device, non_blocking=True)
             labels = batch.pop("labels")
-            boundary = (step + 1) % cfg.grad_accum == 0 or step + 1 == len(loader)
-            # DDP all-reduces gradients only at the update, not after every accumulated batch
-            sync = forward.no_sync() if world > 1 and not boundary else contextlib.nullcontext()
-            with sync:
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = forward(**batch).logits
-                loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_weight)
+            with trainer.no_sync(boundary):
+                with torch.autocast(trainer.device.type, dtype=torch.bfloat16, enabled=trainer.bf16):
+                    logits = trainer.ddp_model(**batch).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=trainer.class_weight)
                 (loss / window).backward()
-            losses.append(loss.detach())  # no host sync per batch: read when logging
-            if boundary:
-                norms.append(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
-                # one host sync per update: a NaN or infinite loss makes the gradient norm non-finite too
-                if not torch.isfinite(norms[-1]):
-                    raise FloatingPointError(f"non-finite loss or gradient norm at update {update + 1} (epoch "
-                                             f"{epoch}, batch {step}); training stopped, {kept}")
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                update += 1
-                progress.update(1)
-                if update % cfg.eval_every == 0 or update == total_updates:
-                    log(update)
-                if update % cfg.checkpoint_every == 0 or update == total_updates:
-                    last_of_epoch = step + 1 == len(loader)
-                    checkpoint(update, epoch + last_of_epoch, 0 if last_of_epoch else step + 1,
-                               sampler_state() if last_of_epoch else epoch_rng)
+            run.losses.append(loss.detach())  # no host sync per batch: read when logging
+            if not boundary:
+                continue
+            _clip_and_step(model, trainer, run, cfg.max_grad_norm,
+                           f"epoch {epoch}, batch {step}; training stopped, {kept}")
+            progress.update(1)
+            if run.update % cfg.eval_every == 0 or run.update == trainer.total_updates:
+                _evaluate_and_keep_best(model, evaluator, trainer, run, start)
+            if checkpoint_dir is not None and (run.update % cfg.checkpoint_every == 0
+                                               or run.update == trainer.total_updates):
+                last_of_epoch = step + 1 == n_batches  # then the checkpoint resumes at the next epoch's start
+                run.epoch, run.step = epoch + last_of_epoch, 0 if last_of_epoch else step + 1
+                run.seconds, run.sampler_rng = time.time() - start, trainer.sampler_state() if last_of_epoch else epoch_rng
+                save_checkpoint(checkpoint_dir, model, trainer.optimizer, trainer.scheduler, run)
     progress.close()
-    if world > 1:  # every rank returns rank 0's choice
-        import torch.distributed as dist
-        shared = [best]
-        dist.broadcast_object_list(shared, src=0)
-        best = shared[0]
-    model.load_state_dict(best["state"])
-    if is_main:
-        print(f"kept the weights of update {best['update']}: {select_metric} = {best['score']:.4f}")
-    return TrainResult(pd.DataFrame(history), best["update"], best["score"], select_metric)
+    return _finish(model, trainer, run, evaluator.select_metric)
 
 
 def finetune_fib(model, tokenizer, fib: dict[str, pd.DataFrame], cfg: Config,

@@ -1,18 +1,15 @@
 """Is bf16 autocast worth it on this CPU? Training throughput and loss, fp32 against bf16, same batches.
 
-    .venv/bin/python bench/cpu_bf16.py [--steps 12] [--max-length 320]
+    .venv/bin/python -m bench.cpu_bf16 [--steps 12] [--max-length 320]
 """
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import utils  # noqa: E402
+import utils
 
 
 def run(bf16: bool, batches, steps: int) -> tuple[float, list[float]]:

@@ -1,6 +1,6 @@
 """Training throughput of this project's loop against transformers.Trainer, MFU, scoring speed, notebook times.
 
-    .venv/bin/python bench/throughput.py [--pairs 96] [--rounds 2]      # writes results/bench.json
+    .venv/bin/python -m bench.throughput [--pairs 96] [--rounds 2]      # writes results/bench.json
 
 Each trial runs in its own process (so its peak memory is its own), alternating ours and Trainer's, on the same
 model, the same FIB training pairs, 16 pairs per batch and no accumulation. Run it on an otherwise idle machine.
@@ -18,8 +18,7 @@ import pandas as pd
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-import utils  # noqa: E402
+import utils
 
 BATCH = 16
 
@@ -166,7 +165,7 @@ def notebook_minutes() -> dict:
 
 
 def run_trial(kind: str, n_pairs: int, overrides: dict) -> dict:
-    cmd = [sys.executable, __file__, "--trial", kind, "--pairs", str(n_pairs), "--overrides", json.dumps(overrides)]
+    cmd = [sys.executable, "-m", "bench.throughput", "--trial", kind, "--pairs", str(n_pairs), "--overrides", json.dumps(overrides)]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if out.returncode != 0:
         raise SystemExit(f"trial {kind} failed:\n{out.stderr[-3000:]}")

@@ -4,7 +4,6 @@ Run the scripts as modules from the repository root: `python -m experiments.stud
 """
 import argparse
 import ast
-import dataclasses
 import time
 
 import pandas as pd

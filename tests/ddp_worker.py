@@ -5,8 +5,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import utils  # noqa: E402
+import utils  # the repository root is on PYTHONPATH (test_distributed.py sets it)
 
 model_dir, pairs_path, out_dir, batch_size = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(1)

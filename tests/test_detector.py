@@ -2,11 +2,10 @@
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import utils
-from test_model_train import synthetic_pairs, tiny_bert
+from conftest import synthetic_pairs, tiny_bert
 
 SENTENCES = [f"Sentence number {w} talks about the {w} river." for w in
              "one two three four five six seven eight nine ten".split()]

@@ -6,18 +6,17 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from test_model_train import synthetic_pairs, tiny_bert
+from conftest import synthetic_pairs, tiny_bert
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
 def launch(n_processes: int, batch_size: int, model_dir, pairs_path, out_dir):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_processes}",
            str(WORKER), str(model_dir), str(pairs_path), str(out_dir), str(batch_size)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import utils
-from test_model_train import synthetic_pairs, tiny_bert
+from conftest import synthetic_pairs, tiny_bert
 
 WORDS = st.sampled_from(["the", "court", "ruled", "Zürich", "naïve", "東京", "🙂", "x" * 40, "3.5%", "—", "\u200b",
                          "", ".", "Mr.", "U.S.", "e.g.", "\n"])

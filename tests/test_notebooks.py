@@ -1,5 +1,4 @@
 """Each notebook runs top to bottom under the smoke profile (tiny subsets, a few steps)."""
-import os
 from pathlib import Path
 
 import nbformat

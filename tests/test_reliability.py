@@ -16,16 +16,15 @@ import torch
 from safetensors.torch import load_file
 
 import utils
-from test_model_train import CROSS_ENCODER_ORDER, small_config, synthetic_pairs, tiny_bert
+from conftest import CROSS_ENCODER_ORDER, small_config, synthetic_pairs, tiny_bert
 
 REPO = Path(__file__).resolve().parents[1]
 
 WORKER = textwrap.dedent("""
     import sys, time
-    sys.path.insert(0, {repo!r}); sys.path.insert(0, {tests!r})
     import torch, utils
     from safetensors.torch import save_file
-    from test_model_train import small_config, synthetic_pairs
+    from conftest import small_config, synthetic_pairs
     model_dir, checkpoint_dir, out, resume, slow = sys.argv[1:6]
     torch.set_num_threads(1)
     utils.seed_everything(0)
@@ -33,9 +32,9 @@ WORKER = textwrap.dedent("""
     if slow == "1":  # give the test time to kill it mid-run; sleeping changes no number
         model.register_forward_pre_hook(lambda *args: time.sleep(0.15) if model.training else None)
     cfg = small_config(epochs=3, eval_every=3, checkpoint_every=2, resume=resume == "1", lr=1e-3, bf16=False)
-    history = utils.train(model, tokenizer, synthetic_pairs(9, 5), {{"validation": synthetic_pairs(4, 6)}}, cfg,
+    history = utils.train(model, tokenizer, synthetic_pairs(9, 5), {"validation": synthetic_pairs(4, 6)}, cfg,
                           checkpoint_dir=checkpoint_dir).history
-    save_file({{k: v.contiguous() for k, v in model.state_dict().items()}}, out + ".safetensors")
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + ".safetensors")
     history.to_json(out + ".json")
 """)
 
@@ -43,8 +42,8 @@ WORKER = textwrap.dedent("""
 def run_worker(args):
     """The worker in a real subprocess; its output goes to <out>.log (a full pipe would stall it)."""
     log = open(args[2] + ".log", "w")
-    return subprocess.Popen([sys.executable, "-c", WORKER.format(repo=str(REPO), tests=str(REPO / "tests")), *args],
-                            stdout=log, stderr=subprocess.STDOUT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    return subprocess.Popen([sys.executable, "-c", WORKER, *args], stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path):
