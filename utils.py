@@ -1,4 +1,12 @@
-"""Helpers for the notebooks: config -> data -> model -> train -> evaluate -> plot."""
+"""Everything the notebooks and scripts call, in the order of the data flow:
+config -> data -> splits -> model -> train (checkpoints, loop) -> evaluate (uncertainty) -> plot -> detector -> results.
+
+Errors: DataError for bad or missing input data, ConfigError for a setting that cannot work; both are ValueErrors
+and say what, where and how to fix it.
+Imports: the standard library, NumPy, pandas, torch, scikit-learn's split and tqdm at the top; transformers,
+safetensors, scipy, matplotlib and the rest of scikit-learn inside the functions that need them, so that importing
+this module stays fast and a notebook that never plots never loads matplotlib.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -175,11 +183,16 @@ def _check_label(value, allowed, where: str) -> int:
     return label
 
 
+def blank_positions(texts) -> list[int]:
+    """Positions of the texts that are not strings or hold only whitespace."""
+    return [i for i, text in enumerate(texts) if not isinstance(text, str) or not text.strip()]
+
+
 def _check_pairs(df: pd.DataFrame, source: str) -> pd.DataFrame:
     for column in ("premise", "hypothesis"):
-        empty = df[column].str.strip() == ""
-        if empty.any():
-            where = df.loc[empty, "_where"].iloc[0] if "_where" in df else f"row {empty.idxmax()}"
+        blank = blank_positions(df[column])
+        if blank:
+            where = df["_where"].iloc[blank[0]] if "_where" in df else f"row {df.index[blank[0]]}"
             raise DataError(f"{source}: {where}: empty {column}. Remove the record or fill in the text.")
     return df.drop(columns="_where", errors="ignore").reset_index(drop=True)
 
@@ -414,7 +427,7 @@ def split_by_document(df: pd.DataFrame, fractions: dict[str, float], stratify: p
     """Split pairs so that each document lands in exactly one split; `stratify` maps doc_id -> stratum."""
     names, shares = list(fractions), np.array(list(fractions.values()), dtype=float)
     if not np.isclose(shares.sum(), 1.0):
-        raise ValueError(f"split fractions must sum to 1, got {fractions}")
+        raise ConfigError(f"split fractions must sum to 1, got {fractions}")
     docs = np.array(sorted(df["doc_id"].unique()))
     strata = None if stratify is None else stratify.loc[docs].to_numpy()
     sizes = np.round(shares * len(docs)).astype(int)  # whole documents: 500 x 70/15/15 -> 350/75/75
@@ -593,7 +606,7 @@ def label_ids(model_config) -> tuple[int, int]:
     by_name = _label_index(model_config)
     missing = [name for name in ("contradiction", "entailment") if name not in by_name]
     if missing:
-        raise ValueError(f"the model has no {missing[0]!r} label (its labels: {model_config.id2label}). "
+        raise ConfigError(f"the model has no {missing[0]!r} label (its labels: {model_config.id2label}). "
                          "Use an NLI model, or load_model() without a name to add a new 3-label head.")
     return by_name["contradiction"], by_name["entailment"]
 
@@ -621,19 +634,36 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
     return AutoTokenizer.from_pretrained(_model_source(name_or_path))
 
 
+NEW_HEAD = {"classifier.weight", "classifier.bias"}  # what the packaged sentence encoder lacks, by design
+
+
 def load_model(name_or_path: str | os.PathLike | None = None):
     """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
     source = _model_source(name_or_path)
-    # weights only from safetensors: a pickled checkpoint can run code when it is loaded
     head = dict(num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
-    try:  # the packaged MiniLM is a sentence encoder: its 3-label head is new and untrained
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, use_safetensors=True, trust_remote_code=False, **(head if name_or_path is None else {}))
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # its load report (and bar), replaced by the check below
+    hf_logging.disable_progress_bar()
+    try:  # weights only from safetensors: a pickled checkpoint can run code when it is loaded
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+            **(head if name_or_path is None else {}))
     except OSError as e:
-        raise ValueError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
-                         "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
-                         "model.save_pretrained(folder) (it writes model.safetensors).") from None
+        raise ConfigError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
+                          "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
+                          "model.save_pretrained(folder) (it writes model.safetensors).") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    missing = set(info["missing_keys"])
+    if name_or_path is None and missing == NEW_HEAD:
+        print("MiniLM loaded with a new 3-label head (classifier.weight, classifier.bias initialised at random)")
+    elif missing:  # a trained model should bring every weight
+        print(f"warning: {source} lacks {sorted(missing)}; they were initialised at random, so its predictions "
+              "mean nothing until it is trained.")
     label_ids(model.config)
     return load_tokenizer(name_or_path), model
 
@@ -686,8 +716,15 @@ def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict
 
 def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history: pd.DataFrame | None = None) -> Path:
     """save_pretrained (safetensors) plus the run's config and history."""
+    from transformers.utils import logging as hf_logging
     folder = Path(folder)
-    model.save_pretrained(folder, safe_serialization=True)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar for one shard says nothing
+    try:
+        model.save_pretrained(folder, safe_serialization=True)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)
     (folder / "run_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     if history is not None:
@@ -711,7 +748,7 @@ def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFram
     over the same training documents; a pair already in FIB keeps FIB's label."""
     choices = {"balanced": "train", "all": "train_all"}
     if cfg.fib_negatives not in choices:
-        raise ValueError(f"fib_negatives must be one of {sorted(choices)}, got {cfg.fib_negatives!r}")
+        raise ConfigError(f"fib_negatives must be one of {sorted(choices)}, got {cfg.fib_negatives!r}")
     pairs = fib[choices[cfg.fib_negatives]]
     if not cfg.fib_other_sets:
         return pairs
@@ -741,12 +778,11 @@ def subsample(df: pd.DataFrame, n: int | None, seed: int = SPLIT_SEED) -> pd.Dat
 def check_pairs_frame(df: pd.DataFrame, name: str) -> None:
     """A clear error for an empty split or an empty premise or hypothesis, before any tokenizing."""
     if len(df) == 0:
-        raise ValueError(f"{name}: the split is empty; check the split names and the max_docs setting.")
+        raise DataError(f"{name}: the split is empty; check the split names and the max_docs setting.")
     for column in ("premise", "hypothesis"):
-        empty = df[column].astype(str).str.strip() == ""
-        if empty.any():
-            raise ValueError(f"{name}: empty {column} in row {df.index[empty.to_numpy()][0]}; "
-                             "remove the row or fill in the text.")
+        blank = blank_positions(df[column])
+        if blank:
+            raise DataError(f"{name}: empty {column} in row {df.index[blank[0]]}; remove the row or fill in the text.")
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -1200,17 +1236,29 @@ def js_divergence(p_a, p_b, bins=HIST_BINS) -> float:
     return float(jensenshannon(h_a, h_b, base=2) ** 2)  # scipy returns the distance, the divergence's root
 
 
+def choice_wins(is_inconsistent: np.ndarray, p: np.ndarray) -> tuple[float, int]:
+    """One document's (wins, comparisons) over its (consistent, inconsistent) summary pairs: a win is the
+    consistent summary scored lower; a tie counts half."""
+    diff = p[is_inconsistent][None, :] - p[~is_inconsistent][:, None]
+    return (diff > 0).sum() + 0.5 * (diff == 0).sum(), diff.size
+
+
 def choice_accuracy(is_inconsistent, p, doc_ids) -> float:
-    """FIB's binary-choice accuracy: over all (consistent, inconsistent) pairs of one document, the share where
-    the consistent summary gets the lower P(inconsistent); ties count half."""
+    """FIB's binary-choice accuracy: the share of wins (choice_wins) over every document's pairs of summaries."""
     df = pd.DataFrame({"y": np.asarray(is_inconsistent, dtype=bool), "p": p, "doc": np.asarray(doc_ids)})
     wins = total = 0.0
     for _, group in df.groupby("doc"):
-        consistent, inconsistent = group.loc[~group["y"], "p"].to_numpy(), group.loc[group["y"], "p"].to_numpy()
-        diff = inconsistent[None, :] - consistent[:, None]
-        wins += (diff > 0).sum() + 0.5 * (diff == 0).sum()
-        total += diff.size
+        w, n = choice_wins(group["y"].to_numpy(), group["p"].to_numpy())
+        wins, total = wins + w, total + n
     return wins / total if total else float("nan")
+
+
+def precision_recall_at(is_inconsistent, p, threshold: float) -> tuple[float, float]:
+    """Precision and recall of flagging P(inconsistent) >= threshold; precision 0 where nothing is flagged."""
+    from sklearn.metrics import precision_score, recall_score
+    flagged = np.asarray(p) >= threshold
+    return (precision_score(is_inconsistent, flagged, zero_division=0),
+            recall_score(is_inconsistent, flagged, zero_division=0))
 
 
 def best_f1_threshold(is_inconsistent, p) -> float:
@@ -1226,10 +1274,10 @@ def check_scores(is_inconsistent, p) -> tuple[np.ndarray, np.ndarray]:
     """(labels as 0/1, scores as floats), or a clear error for non-finite scores or a one-class set."""
     y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p, dtype=float)
     if not np.isfinite(p).all():
-        raise ValueError(f"{int((~np.isfinite(p)).sum())} scores are NaN or infinite: the model's outputs are not "
+        raise DataError(f"{int((~np.isfinite(p)).sum())} scores are NaN or infinite: the model's outputs are not "
                          "finite (diverged training or corrupt weights).")
     if len(y) == 0 or y.min() == y.max():
-        raise ValueError(f"the evaluation set has {len(y)} pairs and one class only ({np.bincount(y, minlength=2)} "
+        raise DataError(f"the evaluation set has {len(y)} pairs and one class only ({np.bincount(y, minlength=2)} "
                          "consistent/inconsistent): ROC and PR AUC are undefined. Evaluate on both classes.")
     return y, p
 
@@ -1241,7 +1289,7 @@ def threshold_for_precision(is_inconsistent, p, target: float) -> float:
     precision, _, thresholds = precision_recall_curve(np.asarray(is_inconsistent, dtype=int), p)
     reached = np.flatnonzero(precision[:-1] >= target)
     if not len(reached):
-        raise ValueError(f"no threshold reaches precision {target} (the best is {precision[:-1].max():.3f}); "
+        raise ConfigError(f"no threshold reaches precision {target} (the best is {precision[:-1].max():.3f}); "
                          "lower the target.")
     return float(thresholds[reached[0]])
 
@@ -1250,7 +1298,6 @@ def guardrail_table(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray
                     chosen_on: str = "validation", applied_to: str = "test") -> pd.DataFrame:
     """For each target precision: the threshold chosen on one split, and its precision, recall and share flagged
     (of all pairs and of the consistent ones) on another."""
-    from sklearn.metrics import precision_score, recall_score
     y_ref = splits[chosen_on]["label"] == INCONSISTENT
     y, p = (splits[applied_to]["label"] == INCONSISTENT).to_numpy(), probs[applied_to]
     rows = []
@@ -1259,39 +1306,28 @@ def guardrail_table(splits: dict[str, pd.DataFrame], probs: dict[str, np.ndarray
             t = threshold_for_precision(y_ref, probs[chosen_on], target)
         except ValueError:  # out of reach on this model: no threshold, nothing flagged
             t = float("nan")
+        precision, recall = precision_recall_at(y, p, t)
         rows.append({"target precision": target, f"threshold (from {chosen_on})": t,
-                     f"precision on {applied_to}": precision_score(y, p >= t, zero_division=0),
-                     f"recall on {applied_to}": recall_score(y, p >= t, zero_division=0),
+                     f"precision on {applied_to}": precision, f"recall on {applied_to}": recall,
                      "share flagged": float(np.mean(p >= t)), "consistent flagged": float(np.mean(p[~y] >= t))})
     return pd.DataFrame(rows).set_index("target precision").round(3)
 
 
 def compute_metrics(is_inconsistent, p, doc_ids=None, threshold: float | None = None) -> dict:
     """ROC/PR AUC, precision and recall on the threshold grid, JS divergence, and, given doc_ids, choice accuracy."""
-    from sklearn.metrics import average_precision_score, f1_score, precision_score, recall_score, roc_auc_score
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
     y, p = check_scores(is_inconsistent, p)
     m = {"n_pairs": len(y), "n_inconsistent": int(y.sum()),
          "roc_auc": roc_auc_score(y, p), "pr_auc": average_precision_score(y, p)}
     for t in THRESHOLDS:
-        m[f"precision_at_{t:g}"] = precision_score(y, p >= t, zero_division=0)
-        m[f"recall_at_{t:g}"] = recall_score(y, p >= t, zero_division=0)
+        m[f"precision_at_{t:g}"], m[f"recall_at_{t:g}"] = precision_recall_at(y, p, t)
     if threshold is not None:
-        m.update(threshold=threshold, precision_at_threshold=precision_score(y, p >= threshold, zero_division=0),
-                 recall_at_threshold=recall_score(y, p >= threshold, zero_division=0),
+        precision, recall = precision_recall_at(y, p, threshold)
+        m.update(threshold=threshold, precision_at_threshold=precision, recall_at_threshold=recall,
                  f1_at_threshold=f1_score(y, p >= threshold, zero_division=0))
     m["js_divergence"] = js_divergence(p[y == 0], p[y == 1])
     m["choice_accuracy"] = choice_accuracy(y, p, doc_ids) if doc_ids is not None else float("nan")
     return {k: float(v) if isinstance(v, (float, np.floating)) else v for k, v in m.items()}
-
-
-def threshold_table(is_inconsistent, p) -> pd.DataFrame:
-    """Precision, recall, F1 and the share flagged at each threshold of the grid."""
-    from sklearn.metrics import f1_score, precision_score, recall_score
-    y, p = np.asarray(is_inconsistent, dtype=int), np.asarray(p)
-    rows = [dict(threshold=t, precision=precision_score(y, p >= t, zero_division=0),
-                 recall=recall_score(y, p >= t, zero_division=0), f1=f1_score(y, p >= t, zero_division=0),
-                 flagged=float(np.mean(p >= t))) for t in THRESHOLDS]
-    return pd.DataFrame(rows).set_index("threshold").round(3)
 
 
 def score_splits(model, tokenizer, splits: dict[str, pd.DataFrame], cfg: Config) -> dict[str, np.ndarray]:
@@ -1303,7 +1339,7 @@ def score_splits(model, tokenizer, splits: dict[str, pd.DataFrame], cfg: Config)
             lookup = pd.Series(full, index=source["pair_id"].to_numpy())
             probs[name] = lookup.loc[splits[name]["pair_id"]].to_numpy()
         else:
-            probs[name] = predict_proba(model, tokenizer, splits[name], cfg.max_length, cfg.eval_batch_size,
+            probs[name] = predict_proba(model, tokenizer, splits[name], cfg.max_length, cfg.eval_batch_size, False,
                                         evidence_sentences=cfg.evidence_sentences)
     return {name: probs[name] for name in splits}
 
@@ -1350,95 +1386,62 @@ def split_sizes(splits: dict[str, pd.DataFrame]) -> pd.DataFrame:
                          for name, df in splits.items()}).T
 
 
-# ----------------------------------------------------------------------------- detector
+# ----------------------------------------------------------------------------- uncertainty
 
-def document_windows(document: str, summary: str, tokenizer, max_length: int, overlap: int = 1) -> list[str]:
-    """Sentence-aligned windows of the document that fit in max_length next to the summary, `overlap` sentences
-    shared by neighbours. A document that fits whole is returned unchanged, as one window."""
-    budget = max_length - len(tokenizer(summary, "")["input_ids"])  # the summary and every special token
-    if len(tokenizer(document, summary)["input_ids"]) <= max_length or budget <= 0:
-        return [document]
-    sentences = split_sentences(document)
-    sizes = [len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sentences]
-    windows, start = [], 0
-    while True:
-        end, used = start, 0
-        while end < len(sentences) and (end == start or used + sizes[end] <= budget):  # one long sentence alone
-            used += sizes[end]
-            end += 1
-        windows.append(" ".join(sentences[start:end]))
-        if end == len(sentences):
-            return windows
-        start = max(start + 1, end - overlap)
+STUDY_METRICS = ("roc_auc", "pr_auc", "choice_accuracy", "recall_at_0.8", "precision_at_0.8")
 
 
-AGGREGATIONS = {"min": np.min, "mean": np.mean}
+class DocumentTable:
+    """A test split indexed by document, for resampling whole documents quickly."""
+
+    def __init__(self, full: pd.DataFrame, balanced_pair_ids):
+        self.y = (full["label"] == INCONSISTENT).to_numpy()
+        self.balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
+        codes, self.docs = pd.factorize(full["doc_id"])
+        self.rows = [np.flatnonzero(codes == d) for d in range(len(self.docs))]
+
+    def metrics(self, p: np.ndarray, doc_sample: np.ndarray) -> dict[str, float]:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+        rows = np.concatenate([self.rows[d] for d in doc_sample])
+        bal = rows[self.balanced[rows]]  # ROC/PR AUC and the 0.8 threshold on the 1:1 pairs, as in the notebooks
+        y, s = self.y[bal], p[bal]
+        wins = total = 0.0
+        for d in doc_sample:  # binary-choice accuracy over every negative of the drawn documents
+            w, n = choice_wins(self.y[self.rows[d]], p[self.rows[d]])
+            wins, total = wins + w, total + n
+        precision, recall = precision_recall_at(y, s, 0.8)
+        return {"roc_auc": roc_auc_score(y, s), "pr_auc": average_precision_score(y, s),
+                "choice_accuracy": wins / total, "recall_at_0.8": recall, "precision_at_0.8": precision}
 
 
-class HallucinationDetector:
-    """P(inconsistent) for (document, summary) pairs from a model saved by the notebooks; a guardrail's scorer."""
+def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]],
+                    lifts: list[tuple[str, str]] = (), n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Seed-averaged metrics per condition with 95% intervals from resampling documents (not pairs).
 
-    def __init__(self, model, tokenizer, max_length: int = 320, long_documents: str | None = None,
-                 evidence_sentences: int | None = None, overlap: int = 1, device=None):
-        # the winners on FIB test (README, "Long documents"): evidence for a model trained on evidence, else chunk
-        long_documents = long_documents or ("evidence" if evidence_sentences else "chunk")
-        if long_documents not in ("chunk", "truncate", "evidence"):
-            raise ValueError(f"long_documents must be 'chunk', 'truncate' or 'evidence', got {long_documents!r}")
-        if long_documents == "evidence" and not evidence_sentences:
-            raise ValueError("long_documents='evidence' needs evidence_sentences (the k sentences to keep).")
-        self.model, self.tokenizer = model.to(device or pick_device()), tokenizer
-        self.max_length, self.long_documents = max_length, long_documents
-        self.evidence_sentences, self.overlap = evidence_sentences, overlap
+    runs maps a condition to one P(inconsistent) array per seed, aligned with `full` (a *_all split); each lift
+    (a, b) is a - b on the same resampled documents, so its interval accounts for the pairing."""
+    table = DocumentTable(full, balanced_pair_ids)
+    all_docs = np.arange(len(table.docs))
 
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "HallucinationDetector":
-        """Load a saved model; max_length and evidence_sentences default to those it was trained with."""
-        tokenizer, model = load_model(path)
-        run_config = Path(path) / "run_config.json"
-        trained = json.loads(run_config.read_text()) if run_config.exists() else {}
-        kwargs.setdefault("max_length", trained.get("max_length", 320))
-        kwargs.setdefault("evidence_sentences", trained.get("evidence_sentences"))
-        return cls(model, tokenizer, **kwargs)
+    def estimate(doc_sample):
+        values = {c: pd.DataFrame([table.metrics(p, doc_sample) for p in ps]).mean() for c, ps in runs.items()}
+        for a, b in lifts:
+            values[f"{a} - {b}"] = values[a] - values[b]
+        return pd.DataFrame(values).T.loc[:, list(STUDY_METRICS)]
 
-    def score(self, documents, summaries, batch_size: int = 64, progress: bool | None = None,
-              aggregate: str = "min") -> np.ndarray:
-        """P(inconsistent) per pair. Chunked: the lowest over the document's windows (some part supports it)."""
-        documents, summaries = list(documents), list(summaries)
-        if len(documents) != len(summaries):
-            raise ValueError(f"{len(documents)} documents but {len(summaries)} summaries; pass one of each per pair.")
-        for name, texts in (("document", documents), ("summary", summaries)):
-            bad = [i for i, t in enumerate(texts) if not isinstance(t, str) or not t.strip()]
-            if bad:
-                raise ValueError(f"{name} {bad[0]} is empty or not a string ({len(bad)} in all); every pair needs "
-                                 "a non-empty document and summary.")
-        progress = len(documents) > 256 if progress is None else progress
-        pairs = pd.DataFrame({"premise": documents, "hypothesis": summaries})
-        if self.long_documents != "chunk":
-            k = self.evidence_sentences if self.long_documents == "evidence" else None
-            return predict_proba(self.model, self.tokenizer, pairs, self.max_length, batch_size, progress, k)
-        windows = [(i, w) for i, (d, s) in enumerate(zip(documents, summaries))
-                   for w in document_windows(d, s, self.tokenizer, self.max_length, self.overlap)]
-        flat = pd.DataFrame({"premise": [w for _, w in windows],
-                             "hypothesis": [summaries[i] for i, _ in windows]})
-        p = predict_proba(self.model, self.tokenizer, flat, self.max_length, batch_size, progress)
-        return pd.Series(p).groupby([i for i, _ in windows]).agg(AGGREGATIONS[aggregate]).to_numpy()
-
-
-def compare_long_document_modes(detector: HallucinationDetector, full: pd.DataFrame, balanced_pair_ids,
-                                modes=("truncate", "chunk"), n_resamples: int = 1000) -> pd.DataFrame:
-    """ROC AUC (1:1) and binary-choice accuracy (all) per way of reading long documents, with document-bootstrap
-    intervals, each mode's lift over the first, and the scoring time per pair."""
-    runs, seconds = {}, {}
-    for mode in modes:
-        reader = HallucinationDetector(detector.model, detector.tokenizer, detector.max_length, mode,
-                                       detector.evidence_sentences, detector.overlap)
-        start = time.time()
-        runs[mode] = [reader.score(full["premise"], full["hypothesis"], progress=False)]
-        seconds[mode] = (time.time() - start) / len(full)
-    lifts = [(mode, modes[0]) for mode in modes[1:]]
-    table = bootstrap_study(full, balanced_pair_ids, runs, lifts, n_resamples)
-    table = table[table["metric"].isin(["roc_auc", "choice_accuracy"])].drop(columns="seeds")
-    return table.assign(seconds_per_pair=table["condition"].map(seconds)).reset_index(drop=True)
+    point = estimate(all_docs)
+    rng = np.random.default_rng(seed)
+    samples = np.stack([estimate(rng.choice(all_docs, len(all_docs), replace=True)).to_numpy()
+                        for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False)])
+    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    seeds = {c: len(ps) for c, ps in runs.items()}
+    lift_seeds = {f"{a} - {b}": f"{seeds[a]} vs {seeds[b]}" for a, b in lifts}
+    rows = []
+    for i, condition in enumerate(point.index):
+        for j, metric in enumerate(point.columns):
+            rows.append(dict(condition=condition, metric=metric, estimate=point.iloc[i, j], ci_low=low[i, j],
+                             ci_high=high[i, j], seeds=seeds.get(condition) or lift_seeds[condition]))
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- plot
@@ -1451,7 +1454,7 @@ CLASS_COLORS = {"consistent": "tab:blue", "inconsistent": "tab:orange"}  # the t
 CONDITION_COLORS = ("tab:gray", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 
 
-def _save_figure(fig, title: str, results_dir):
+def save_figure(fig, title: str, results_dir):
     """Title the figure and save it as results/<title>.png (900 px wide: a README or notebook column on GitHub)."""
     fig.suptitle(title, fontsize=12)
     fig.tight_layout()
@@ -1497,7 +1500,7 @@ def plot_eval(is_inconsistent, p, title: str, results_dir: str | os.PathLike = "
                 title=f"Scores per class (JS divergence {m['js_divergence']:.2f})")
     for ax in (ax_roc, ax_pr, ax_t, ax_hist):
         ax.legend(loc="best", fontsize=9)
-    return _save_figure(fig, title, results_dir)
+    return save_figure(fig, title, results_dir)
 
 
 def plot_history(result: "TrainResult", title: str, results_dir: str | os.PathLike = "results"):
@@ -1516,134 +1519,98 @@ def plot_history(result: "TrainResult", title: str, results_dir: str | os.PathLi
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", ylim=(0.3, 1.0), title="ROC AUC during training")
     ax_auc.legend(fontsize=9)
-    return _save_figure(fig, title, results_dir)
+    return save_figure(fig, title, results_dir)
 
 
-# ----------------------------------------------------------------------------- study
+# ----------------------------------------------------------------------------- detector
 
-STUDY_METRICS = ("roc_auc", "pr_auc", "choice_accuracy", "recall_at_0.8", "precision_at_0.8")
-
-
-class _DocumentTable:
-    """A test split indexed by document, for resampling whole documents quickly."""
-
-    def __init__(self, full: pd.DataFrame, balanced_pair_ids):
-        self.y = (full["label"] == INCONSISTENT).to_numpy()
-        self.balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
-        codes, self.docs = pd.factorize(full["doc_id"])
-        self.rows = [np.flatnonzero(codes == d) for d in range(len(self.docs))]
-
-    def metrics(self, p: np.ndarray, doc_sample: np.ndarray) -> dict[str, float]:
-        from sklearn.metrics import average_precision_score, precision_score, recall_score, roc_auc_score
-        rows = np.concatenate([self.rows[d] for d in doc_sample])
-        bal = rows[self.balanced[rows]]  # ROC/PR AUC and the 0.8 threshold on the 1:1 pairs, as in the notebooks
-        y, s = self.y[bal], p[bal]
-        wins = total = 0.0
-        for d in doc_sample:  # binary-choice accuracy over every negative of the drawn documents
-            r = self.rows[d]
-            diff = p[r][self.y[r]][None, :] - p[r][~self.y[r]][:, None]
-            wins += (diff > 0).sum() + 0.5 * (diff == 0).sum()
-            total += diff.size
-        return {"roc_auc": roc_auc_score(y, s), "pr_auc": average_precision_score(y, s),
-                "choice_accuracy": wins / total,
-                "recall_at_0.8": recall_score(y, s >= 0.8, zero_division=0),
-                "precision_at_0.8": precision_score(y, s >= 0.8, zero_division=0)}
+def document_windows(document: str, summary: str, tokenizer, max_length: int, overlap: int = 1) -> list[str]:
+    """Sentence-aligned windows of the document that fit in max_length next to the summary, `overlap` sentences
+    shared by neighbours. A document that fits whole is returned unchanged, as one window."""
+    budget = max_length - len(tokenizer(summary, "")["input_ids"])  # the summary and every special token
+    if len(tokenizer(document, summary)["input_ids"]) <= max_length or budget <= 0:
+        return [document]
+    sentences = split_sentences(document)
+    sizes = [len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sentences]
+    windows, start = [], 0
+    while True:
+        end, used = start, 0
+        while end < len(sentences) and (end == start or used + sizes[end] <= budget):  # one long sentence alone
+            used += sizes[end]
+            end += 1
+        windows.append(" ".join(sentences[start:end]))
+        if end == len(sentences):
+            return windows
+        start = max(start + 1, end - overlap)
 
 
-def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]],
-                    lifts: list[tuple[str, str]] = (), n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Seed-averaged metrics per condition with 95% intervals from resampling documents (not pairs).
-
-    runs maps a condition to one P(inconsistent) array per seed, aligned with `full` (a *_all split); each lift
-    (a, b) is a - b on the same resampled documents, so its interval accounts for the pairing."""
-    table = _DocumentTable(full, balanced_pair_ids)
-    all_docs = np.arange(len(table.docs))
-
-    def estimate(doc_sample):
-        values = {c: pd.DataFrame([table.metrics(p, doc_sample) for p in ps]).mean() for c, ps in runs.items()}
-        for a, b in lifts:
-            values[f"{a} - {b}"] = values[a] - values[b]
-        return pd.DataFrame(values).T.loc[:, list(STUDY_METRICS)]
-
-    point = estimate(all_docs)
-    rng = np.random.default_rng(seed)
-    samples = np.stack([estimate(rng.choice(all_docs, len(all_docs), replace=True)).to_numpy()
-                        for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False)])
-    low, high = np.percentile(samples, [2.5, 97.5], axis=0)
-    seeds = {c: len(ps) for c, ps in runs.items()}
-    lift_seeds = {f"{a} - {b}": f"{seeds[a]} vs {seeds[b]}" for a, b in lifts}
-    rows = []
-    for i, condition in enumerate(point.index):
-        for j, metric in enumerate(point.columns):
-            rows.append(dict(condition=condition, metric=metric, estimate=point.iloc[i, j], ci_low=low[i, j],
-                             ci_high=high[i, j], seeds=seeds.get(condition) or lift_seeds[condition]))
-    return pd.DataFrame(rows)
+AGGREGATIONS = {"min": np.min, "mean": np.mean}
 
 
-def per_seed_metrics(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, dict[int, np.ndarray]],
-                     lifts: list[tuple[str, str]] = ()) -> pd.DataFrame:
-    """Each seed's metrics on the whole split, and each lift a - b on the seeds both conditions ran."""
-    table = _DocumentTable(full, balanced_pair_ids)
-    all_docs = np.arange(len(table.docs))
-    rows = {(c, s): table.metrics(p, all_docs) for c, by_seed in runs.items() for s, p in sorted(by_seed.items())}
-    for a, b in lifts:
-        for s in sorted(set(runs[a]) & set(runs[b])):
-            rows[(f"{a} - {b}", s)] = {m: rows[(a, s)][m] - rows[(b, s)][m] for m in STUDY_METRICS}
-    frame = pd.DataFrame.from_dict(rows, orient="index")[list(STUDY_METRICS)]
-    return frame.rename_axis(["condition", "seed"]).reset_index()
+class HallucinationDetector:
+    """P(inconsistent) for (document, summary) pairs from a model saved by the notebooks; a guardrail's scorer."""
+
+    def __init__(self, model, tokenizer, max_length: int = 320, long_documents: str | None = None,
+                 evidence_sentences: int | None = None, overlap: int = 1, device=None):
+        # the winners on FIB test (README, "Long documents"): evidence for a model trained on evidence, else chunk
+        long_documents = long_documents or ("evidence" if evidence_sentences else "chunk")
+        if long_documents not in ("chunk", "truncate", "evidence"):
+            raise ConfigError(f"long_documents must be 'chunk', 'truncate' or 'evidence', got {long_documents!r}")
+        if long_documents == "evidence" and not evidence_sentences:
+            raise ConfigError("long_documents='evidence' needs evidence_sentences (the k sentences to keep).")
+        self.model, self.tokenizer = model.to(device or pick_device()), tokenizer
+        self.max_length, self.long_documents = max_length, long_documents
+        self.evidence_sentences, self.overlap = evidence_sentences, overlap
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, **kwargs) -> "HallucinationDetector":
+        """Load a saved model; max_length and evidence_sentences default to those it was trained with."""
+        tokenizer, model = load_model(path)
+        run_config = Path(path) / "run_config.json"
+        trained = json.loads(run_config.read_text()) if run_config.exists() else {}
+        kwargs.setdefault("max_length", trained.get("max_length", 320))
+        kwargs.setdefault("evidence_sentences", trained.get("evidence_sentences"))
+        return cls(model, tokenizer, **kwargs)
+
+    def score(self, documents, summaries, batch_size: int = 64, progress: bool | None = None,
+              aggregate: str = "min") -> np.ndarray:
+        """P(inconsistent) per pair. Chunked: the lowest over the document's windows (some part supports it)."""
+        documents, summaries = list(documents), list(summaries)
+        if len(documents) != len(summaries):
+            raise DataError(f"{len(documents)} documents but {len(summaries)} summaries; pass one of each per pair.")
+        for name, texts in (("document", documents), ("summary", summaries)):
+            bad = blank_positions(texts)
+            if bad:
+                raise DataError(f"{name} {bad[0]} is empty or not a string ({len(bad)} in all); every pair needs "
+                                 "a non-empty document and summary.")
+        progress = len(documents) > 256 if progress is None else progress
+        pairs = pd.DataFrame({"premise": documents, "hypothesis": summaries})
+        if self.long_documents != "chunk":
+            k = self.evidence_sentences if self.long_documents == "evidence" else None
+            return predict_proba(self.model, self.tokenizer, pairs, self.max_length, batch_size, progress, k)
+        windows = [(i, w) for i, (d, s) in enumerate(zip(documents, summaries))
+                   for w in document_windows(d, s, self.tokenizer, self.max_length, self.overlap)]
+        flat = pd.DataFrame({"premise": [w for _, w in windows],
+                             "hypothesis": [summaries[i] for i, _ in windows]})
+        p = predict_proba(self.model, self.tokenizer, flat, self.max_length, batch_size, progress)
+        return pd.Series(p).groupby([i for i, _ in windows]).agg(AGGREGATIONS[aggregate]).to_numpy()
 
 
-def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval over seeds: the spread between training runs, which a document bootstrap misses."""
-    from scipy import stats
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        raise ValueError(f"a seed interval needs at least 2 seeds, got {len(values)}.")
-    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-    return float(values.mean()), float(low), float(high)
-
-
-def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
-               results_dir: str | os.PathLike = "results"):
-    """Top: ROC curves (one line per seed) and each seed's ROC AUC; bottom: each condition's per-class histograms as
-    shares of the class, seeds pooled; all on the 1:1 test pairs."""
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_auc_score, roc_curve
-    balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
-    y = (full["label"] == INCONSISTENT).to_numpy()[balanced]
-    fig = plt.figure(figsize=(10, 7.5))
-    grid = fig.add_gridspec(2, len(runs))
-    half = max(1, len(runs) // 2)
-    ax_roc, ax_auc = fig.add_subplot(grid[0, :half]), fig.add_subplot(grid[0, half:])
-    for k, (condition, ps) in enumerate(runs.items()):
-        color = CONDITION_COLORS[k % len(CONDITION_COLORS)]
-        aucs = []
-        for i, p in enumerate(ps):
-            fpr, tpr, _ = roc_curve(y, p[balanced])
-            ax_roc.plot(fpr, tpr, color=color, alpha=0.7, lw=1.2, label=condition if i == 0 else None)
-            aucs.append(roc_auc_score(y, p[balanced]))
-        ax_auc.scatter(np.full(len(aucs), k), aucs, color=color, alpha=0.7)
-        ax_auc.plot([k - 0.3, k + 0.3], [np.mean(aucs)] * 2, color="black", lw=2)
-        ax = fig.add_subplot(grid[1, k], sharey=None if k == 0 else fig.axes[2])
-        pooled, labels = np.concatenate([p[balanced] for p in ps]), np.tile(y, len(ps))
-        for mask, name in ((~labels, "consistent"), (labels, "inconsistent")):
-            ax.hist(pooled[mask], bins=HIST_BINS, weights=np.full(mask.sum(), 1 / mask.sum()), alpha=0.6,
-                    color=CLASS_COLORS[name], label=name)
-        ax.set_title(f"{condition}\n({len(ps)} seed{'s' * (len(ps) > 1)})", fontsize=9, color=color)
-        ax.set_xlabel("P(inconsistent)", fontsize=9)
-        ax.tick_params(labelsize=8)
-        if k == 0:
-            ax.set_ylabel("share of the class", fontsize=9)
-            ax.legend(fontsize=8)
-        else:
-            ax.tick_params(labelleft=False)
-    ax_roc.plot([0, 1], [0, 1], ls="--", color="grey")
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
-    ax_roc.legend(fontsize=8, loc="lower right")
-    ax_auc.set_xticks(range(len(runs)), list(runs), rotation=20, ha="right", fontsize=8)
-    ax_auc.axhline(0.5, ls="--", color="grey")
-    ax_auc.set(ylabel="ROC AUC", title="ROC AUC per seed (bar: mean)", ylim=(0.4, 1.0))
-    return _save_figure(fig, title, results_dir)
+def compare_long_document_modes(detector: HallucinationDetector, full: pd.DataFrame, balanced_pair_ids,
+                                modes=("truncate", "chunk"), n_resamples: int = 1000) -> pd.DataFrame:
+    """ROC AUC (1:1) and binary-choice accuracy (all) per way of reading long documents, with document-bootstrap
+    intervals, each mode's lift over the first, and the scoring time per pair."""
+    runs, seconds = {}, {}
+    for mode in modes:
+        reader = HallucinationDetector(detector.model, detector.tokenizer, detector.max_length, mode,
+                                       detector.evidence_sentences, detector.overlap)
+        start = time.time()
+        runs[mode] = [reader.score(full["premise"], full["hypothesis"], progress=False)]
+        seconds[mode] = (time.time() - start) / len(full)
+    lifts = [(mode, modes[0]) for mode in modes[1:]]
+    table = bootstrap_study(full, balanced_pair_ids, runs, lifts, n_resamples)
+    table = table[table["metric"].isin(["roc_auc", "choice_accuracy"])].drop(columns="seeds")
+    return table.assign(seconds_per_pair=table["condition"].map(seconds)).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- results

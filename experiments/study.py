@@ -13,6 +13,7 @@ summary.md, the stages' timings (timings.csv) and the comparison figure are writ
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import utils
@@ -49,6 +50,72 @@ def run(condition: str, cfg: utils.Config, fib: dict, source: str) -> list[dict]
     return [dict(condition=condition, seed=cfg.seed, run_id=result.run_id, **t) for t in timings]
 
 
+def per_seed_metrics(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, dict[int, np.ndarray]],
+                     lifts: list[tuple[str, str]] = ()) -> pd.DataFrame:
+    """Each seed's metrics on the whole split, and each lift a - b on the seeds both conditions ran."""
+    table = utils.DocumentTable(full, balanced_pair_ids)
+    all_docs = np.arange(len(table.docs))
+    rows = {(c, s): table.metrics(p, all_docs) for c, by_seed in runs.items() for s, p in sorted(by_seed.items())}
+    for a, b in lifts:
+        for s in sorted(set(runs[a]) & set(runs[b])):
+            rows[(f"{a} - {b}", s)] = {m: rows[(a, s)][m] - rows[(b, s)][m] for m in utils.STUDY_METRICS}
+    frame = pd.DataFrame.from_dict(rows, orient="index")[list(utils.STUDY_METRICS)]
+    return frame.rename_axis(["condition", "seed"]).reset_index()
+
+
+def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval over seeds: the spread between training runs, which a document bootstrap misses."""
+    from scipy import stats
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        raise ValueError(f"a seed interval needs at least 2 seeds, got {len(values)}.")
+    low, high = stats.t.interval(confidence, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    return float(values.mean()), float(low), float(high)
+
+
+def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
+               results_dir: Path):
+    """Top: ROC curves (one line per seed) and each seed's ROC AUC; bottom: each condition's per-class histograms as
+    shares of the class, seeds pooled; all on the 1:1 test pairs."""
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+    balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
+    y = (full["label"] == utils.INCONSISTENT).to_numpy()[balanced]
+    fig = plt.figure(figsize=(10, 7.5))
+    grid = fig.add_gridspec(2, len(runs))
+    half = max(1, len(runs) // 2)
+    ax_roc, ax_auc = fig.add_subplot(grid[0, :half]), fig.add_subplot(grid[0, half:])
+    for k, (condition, ps) in enumerate(runs.items()):
+        color = utils.CONDITION_COLORS[k % len(utils.CONDITION_COLORS)]
+        aucs = []
+        for i, p in enumerate(ps):
+            fpr, tpr, _ = roc_curve(y, p[balanced])
+            ax_roc.plot(fpr, tpr, color=color, alpha=0.7, lw=1.2, label=condition if i == 0 else None)
+            aucs.append(roc_auc_score(y, p[balanced]))
+        ax_auc.scatter(np.full(len(aucs), k), aucs, color=color, alpha=0.7)
+        ax_auc.plot([k - 0.3, k + 0.3], [np.mean(aucs)] * 2, color="black", lw=2)
+        ax = fig.add_subplot(grid[1, k], sharey=None if k == 0 else fig.axes[2])
+        pooled, labels = np.concatenate([p[balanced] for p in ps]), np.tile(y, len(ps))
+        for mask, name in ((~labels, "consistent"), (labels, "inconsistent")):
+            ax.hist(pooled[mask], bins=utils.HIST_BINS, weights=np.full(mask.sum(), 1 / mask.sum()), alpha=0.6,
+                    color=utils.CLASS_COLORS[name], label=name)
+        ax.set_title(f"{condition}\n({len(ps)} seed{'s' * (len(ps) > 1)})", fontsize=9, color=color)
+        ax.set_xlabel("P(inconsistent)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        if k == 0:
+            ax.set_ylabel("share of the class", fontsize=9)
+            ax.legend(fontsize=8)
+        else:
+            ax.tick_params(labelleft=False)
+    ax_roc.plot([0, 1], [0, 1], ls="--", color="grey")
+    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
+    ax_roc.legend(fontsize=8, loc="lower right")
+    ax_auc.set_xticks(range(len(runs)), list(runs), rotation=20, ha="right", fontsize=8)
+    ax_auc.axhline(0.5, ls="--", color="grey")
+    ax_auc.set(ylabel="ROC AUC", title="ROC AUC per seed (bar: mean)", ylim=(0.4, 1.0))
+    return utils.save_figure(fig, title, results_dir)
+
+
 def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resamples: int):
     """Bootstrap table, per-seed table and comparison figure from the stored test scores."""
     full = fib["test_all"]
@@ -61,8 +128,8 @@ def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resa
     runs = {c: list(ps.values()) for c, ps in by_seed.items()}
     lifts = [(a, b) for a, b in lifts if a in runs and b in runs]
     table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples)
-    per_seed = utils.per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
-    utils.plot_study(full, fib["test"]["pair_id"], runs, f"FIB test (1:1), {source} study ({folder.name} profile)",
+    per_seed = per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
+    plot_study(full, fib["test"]["pair_id"], runs, f"FIB test (1:1), {source} study ({folder.name} profile)",
                      folder)
     return table, per_seed
 
@@ -90,7 +157,7 @@ def per_seed_markdown(per_seed: pd.DataFrame) -> str:
     for condition, part in per_seed.groupby("condition", sort=False):
         if len(part) >= 2:
             rows.append([f"**{condition}**, mean over seeds (t interval)", f"{len(part)} seeds",
-                         *("{:.3f} [{:.3f}, {:.3f}]".format(*utils.seed_interval(part[m])) for m in metrics)])
+                         *("{:.3f} [{:.3f}, {:.3f}]".format(*seed_interval(part[m])) for m in metrics)])
     return "\n".join(markdown_lines(["condition", "seed", *metrics], rows))
 
 

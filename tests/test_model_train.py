@@ -112,3 +112,16 @@ def test_fib_negatives_option_is_checked():
     assert utils.fib_training_pairs(fib, utils.get_config("smoke", fib_negatives="all")) == "every negative"
     with pytest.raises(ValueError, match="fib_negatives must be one of"):
         utils.fib_training_pairs(fib, utils.get_config("smoke", fib_negatives="most"))
+
+
+def test_a_model_missing_weights_is_named_and_the_packaged_new_head_explained(tmp_path, capsys):
+    from transformers import BertModel
+    tokenizer = utils.load_tokenizer()
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, id2label=MNLI_ORDER, label2id={v: k for k, v in MNLI_ORDER.items()})
+    BertModel(config).save_pretrained(tmp_path)  # an encoder without the classification head
+    tokenizer.save_pretrained(tmp_path)
+    utils.load_model(tmp_path)
+    assert "lacks ['classifier.bias', 'classifier.weight']" in capsys.readouterr().out
+    utils.load_model()
+    assert capsys.readouterr().out.startswith("MiniLM loaded with a new 3-label head")
