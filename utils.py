@@ -210,12 +210,8 @@ def load_fib_raw(part: str = "xsum") -> pd.DataFrame:
         hub = datasets.load_dataset("r-three/fib", split="test")
         records = [dict(r, _where=f"r-three/fib row {i}") for i, r in enumerate(hub) if r["dataset"] == part]
     else:
-        folder = _require_file(root / "fib" / part, f"FIB folder for {part!r}")
-        files = sorted(folder.glob("binary_choice-using_*.jsonl"))
-        if not files:
-            raise DataError(f"No binary_choice-using_*.jsonl files in {folder}. Set {DATA_DIR_ENV} correctly.")
         records = []
-        for path in files:
+        for path in _files(_require_file(root / "fib" / part, f"FIB folder for {part!r}"), "binary_choice-using_*.jsonl"):
             model = re.sub(r"^binary_choice-using_|_distractors$", "", path.stem)
             records += [dict(record, distractor_model=model) for record in read_jsonl(path)]
     for record in records:
@@ -248,16 +244,30 @@ def load_fib() -> pd.DataFrame:
     return fib_pairs(load_fib_raw("xsum"))
 
 
+def _files(folder: Path, pattern: str) -> list[Path]:
+    """The files matching `pattern` in `folder`, sorted; a clear error where there are none."""
+    files = sorted(folder.glob(pattern))
+    if not files:
+        raise DataError(f"No {pattern} files in {folder}. Set {DATA_DIR_ENV} to a folder laid out like ../shared/data.")
+    return files
+
+
+def _local_data(relative: str, what: str) -> Path:
+    """A file or folder under the local raw-data folder; a clear error where there is no such folder."""
+    root = data_dir()
+    if root is None:
+        raise DataError(f"{what} is read from local files only; set {DATA_DIR_ENV} to a folder holding {relative} "
+                        "(laid out like ../shared/data).")
+    return _require_file(root / relative, what)
+
+
 def load_fib_other(allowed_doc_ids, sets=("factcc", "mfma", "fir")) -> pd.DataFrame:
     """The FIB authors' other XSum distractor sets, restricted to the given (training) documents.
 
     `factually_consistent-model_generated` is left out by default: its "distractors" are consistent summaries.
     Pairs whose label differs between sets are dropped, and the count is printed.
     """
-    root = data_dir()
-    if root is None:
-        raise DataError(f"fib/xsum_other is only available locally; set {DATA_DIR_ENV}.")
-    folder = _require_file(root / "fib" / "xsum_other", "FIB xsum_other folder")
+    folder = _local_data("fib/xsum_other", "FIB xsum_other folder")
     frames = []
     for path in sorted(p for name in sets for p in (folder / name).glob("binary_choice-using_*.jsonl")):
         records = read_jsonl(path)
@@ -276,14 +286,8 @@ def load_fib_other(allowed_doc_ids, sets=("factcc", "mfma", "fir")) -> pd.DataFr
 
 def load_summedits() -> pd.DataFrame:
     """SummEdits' 7 local domains in the common schema (label 1 -> 2, 0 -> 0)."""
-    root = data_dir()
-    if root is None:
-        raise DataError(f"SummEdits is read from local files; set {DATA_DIR_ENV} to a folder with summedits/.")
-    files = sorted(_require_file(root / "summedits", "SummEdits folder").glob("summedits_*.json"))
-    if not files:
-        raise DataError(f"No summedits_*.json files in {root / 'summedits'}.")
     rows = []
-    for path in files:
+    for path in _files(_local_data("summedits", "SummEdits folder"), "summedits_*.json"):
         try:
             items = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
@@ -307,10 +311,7 @@ SICK_SPLITS = {"TRAIN": "train", "TRIAL": "validation", "TEST": "test"}
 def load_sick() -> pd.DataFrame:
     """SICK sentence pairs, three-way (2 / 1 / 0), with the authors' TRAIN/TRIAL/TEST sets. Licence: CC BY-NC-SA 3.0."""
     import csv
-    root = data_dir()
-    if root is None:
-        raise DataError(f"SICK is read from local files; set {DATA_DIR_ENV} to a folder with sick/SICK.txt.")
-    path = _require_file(root / "sick" / "SICK.txt", "SICK file")
+    path = _local_data("sick/SICK.txt", "SICK file")
     rows = []
     with open(path, encoding="utf-8", newline="") as f:
         for line_no, record in enumerate(csv.DictReader(f, delimiter="\t"), 2):

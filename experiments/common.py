@@ -50,6 +50,14 @@ def config_from_args(args, **fixed) -> utils.Config:
     return utils.get_config(args.profile, **{**parse_overrides(args.set), **fixed})
 
 
+def start_run(args) -> tuple[utils.Config, object, object, dict]:
+    """(config, tokenizer, model, FIB splits) for a script's run: seeded, with the seed's fresh model."""
+    cfg = config_from_args(args)
+    utils.seed_everything(cfg.seed)
+    tokenizer, model = utils.load_model(cfg.model_name)
+    return cfg, tokenizer, model, utils.limit_documents(utils.fib_splits(), cfg.max_docs)
+
+
 def out_of_domain_stage(model, tokenizer, source: str, fib: dict, cfg: utils.Config,
                         shuffled: bool = False) -> tuple[utils.TrainResult, dict]:
     """Pre-finetune on `source` (its training labels permuted when `shuffled`, a control); returns the stage's

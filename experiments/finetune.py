@@ -17,12 +17,9 @@ def main():
     parser.add_argument("--out", required=True, help="folder for the trained model")
     parser.add_argument("--stage", choices=sorted(utils.OOD_SOURCES), help="out-of-domain stage first, e.g. usb")
     args = parser.parse_args()
-    cfg = common.config_from_args(args)
     rank, world = utils.distributed_world()
-    utils.seed_everything(cfg.seed)
     start = time.time()
-    tokenizer, model = utils.load_model(cfg.model_name)
-    fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
+    cfg, tokenizer, model, fib = common.start_run(args)
     if args.stage:
         common.out_of_domain_stage(model, tokenizer, args.stage, fib, cfg)
     result, _ = common.fib_stage(model, tokenizer, fib, cfg)

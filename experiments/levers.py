@@ -21,11 +21,8 @@ def main():
     parser.add_argument("--stage", action="append", default=[], choices=sorted(utils.OOD_SOURCES),
                         help="out-of-domain stage before FIB; repeat for several, in order")
     args = parser.parse_args()
-    cfg = common.config_from_args(args)
-    utils.seed_everything(cfg.seed)
     start = time.time()
-    tokenizer, model = utils.load_model(cfg.model_name)
-    fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
+    cfg, tokenizer, model, fib = common.start_run(args)
     folder = Path(cfg.results_dir) / "levers"
     folder.mkdir(parents=True, exist_ok=True)
     row = dict(name=args.name, stages=" ".join(args.stage), overrides=" ".join(args.set), profile=cfg.profile,

@@ -17,15 +17,20 @@ DOC_WORDS = "apple river stone green house music paper window garden city table 
 SWAP_WORDS = "rocket violin desert tiger castle pepper".split()
 
 
+def save_tiny(model_class, config, tokenizer, folder):
+    """A randomly initialised model (seed 0) and its tokenizer, saved as a model folder."""
+    torch.manual_seed(0)
+    model_class(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def tiny_bert(folder, id2label=MNLI_ORDER):
     tokenizer = utils.load_tokenizer()
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, id2label=id2label,
                         label2id={v: k for k, v in id2label.items()})
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny(BertForSequenceClassification, config, tokenizer, folder)
 
 
 def tiny_bart(folder):
@@ -38,10 +43,7 @@ def tiny_bart(folder):
                         eos_token_id=tokenizer.sep_token_id, bos_token_id=tokenizer.cls_token_id,
                         decoder_start_token_id=tokenizer.sep_token_id, forced_eos_token_id=None,
                         id2label=CROSS_ENCODER_ORDER, label2id={v: k for k, v in CROSS_ENCODER_ORDER.items()})
-    torch.manual_seed(0)
-    BartForSequenceClassification(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny(BartForSequenceClassification, config, tokenizer, folder)
 
 
 def synthetic_pairs(n_docs, seed):
