@@ -952,19 +952,11 @@ class TrainingSetup:
         return self.ddp_model.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
 
 
-def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> TrainingSetup:
-    """Tokenise, batch (by length in one process, sharded under torchrun), and build the optimizer and schedule."""
+def _training_batches(features: list[dict], tokenizer, cfg: Config, device: torch.device, rank: int, world: int):
+    """(sampler, loader) of padded batches: grouped by length in one process, sharded under torchrun."""
     from torch.utils.data import DataLoader, DistributedSampler
-    from transformers import DataCollatorWithPadding, get_scheduler
+    from transformers import DataCollatorWithPadding
     from transformers.trainer_pt_utils import LengthGroupedSampler
-    rank, world = distributed_world()
-    device = pick_device()
-    model.to(device)
-    label_map = training_label_map(model.config)
-    if not set(train_df["label"].unique()) <= set(label_map):
-        raise ConfigError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
-                          f"({model.config.id2label}).")
-    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences, "training split")
     if "WORLD_SIZE" in os.environ:  # under torchrun: one shuffled order cut into world-size shares, which together
         # make the global batch of one process with batch_size x world
         sampler = DistributedSampler(features, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
@@ -973,6 +965,21 @@ def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> T
                                        generator=torch.Generator().manual_seed(cfg.seed))
     loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
                         generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
+    return sampler, loader
+
+
+def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> TrainingSetup:
+    """Tokenise, batch, and build the optimizer, the schedule and (under torchrun) the DDP wrapper."""
+    from transformers import get_scheduler
+    rank, world = distributed_world()
+    device = pick_device()
+    model.to(device)
+    label_map = training_label_map(model.config)
+    if not set(train_df["label"].unique()) <= set(label_map):
+        raise ConfigError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
+                          f"({model.config.id2label}).")
+    features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences, "training split")
+    sampler, loader = _training_batches(features, tokenizer, cfg, device, rank, world)
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)

@@ -119,7 +119,9 @@ def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.nd
 def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resamples: int):
     """Bootstrap table, per-seed table and comparison figure from the stored test scores."""
     full = fib["test_all"]
-    scores = scores.drop_duplicates(["condition", "seed", "pair_id"], keep="last")  # a rerun replaces its seed
+    # select by run: a rerun of a condition and seed replaces the earlier run as a whole
+    latest_run = scores.groupby(["condition", "seed"])["run_id"].transform("last")
+    scores = scores[scores["run_id"] == latest_run]
     trained, lifts = conditions(source)
     order = ["zero_shot", "fib_only", f"{source}_only", f"shuffled_{source}_only", *trained[2:]]
     by_seed = {c: {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
@@ -186,7 +188,8 @@ def main():
             print(f"== {condition}, seed {seed}")
             timings = run(condition, common.config_from_args(args, seed=seed), fib, args.source)
             path = folder / "timings.csv"
-            pd.DataFrame(timings).to_csv(path, mode="a", header=not path.exists(), index=False)
+            if timings:  # zero_shot trains nothing
+                pd.DataFrame(timings).to_csv(path, mode="a", header=not path.exists(), index=False)
     sources = args.scores or [scores_path]
     table, per_seed = summarize(fib, pd.concat([pd.read_csv(p) for p in sources]), args.source, folder,
                                 args.resamples)
