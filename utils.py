@@ -952,8 +952,10 @@ class TrainingSetup:
         return self.ddp_model.no_sync() if self.world > 1 and not boundary else contextlib.nullcontext()
 
 
-def _training_batches(features: list[dict], tokenizer, cfg: Config, device: torch.device, rank: int, world: int):
-    """(sampler, loader) of padded batches: grouped by length in one process, sharded under torchrun."""
+def _training_batches(features: list[dict], tokenizer, cfg: Config, device: torch.device, rank: int, world: int,
+                      pad_to_multiple_of: int | None = None):
+    """(sampler, loader) of padded batches: grouped by length in one process, sharded under torchrun; with
+    pad_to_multiple_of, batch lengths are rounded up to it (fewer distinct shapes)."""
     from torch.utils.data import DataLoader, DistributedSampler
     from transformers import DataCollatorWithPadding
     from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -963,12 +965,14 @@ def _training_batches(features: list[dict], tokenizer, cfg: Config, device: torc
     else:  # similar lengths per batch, so padding wastes little; own generator, so a resumed run replays its batches
         sampler = LengthGroupedSampler(cfg.batch_size, lengths=[len(f["input_ids"]) for f in features],
                                        generator=torch.Generator().manual_seed(cfg.seed))
-    loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer),
+    collate = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+    loader = DataLoader(features, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
                         generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
     return sampler, loader
 
 
-def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> TrainingSetup:
+def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config,
+                     pad_to_multiple_of: int | None = None) -> TrainingSetup:
     """Tokenise, batch, and build the optimizer, the schedule and (under torchrun) the DDP wrapper."""
     from transformers import get_scheduler
     rank, world = distributed_world()
@@ -979,7 +983,7 @@ def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config) -> T
         raise ConfigError(f"training labels {sorted(train_df['label'].unique())} need classes the model lacks "
                           f"({model.config.id2label}).")
     features = tokenize_pairs(tokenizer, train_df, cfg.max_length, label_map, cfg.evidence_sentences, "training split")
-    sampler, loader = _training_batches(features, tokenizer, cfg, device, rank, world)
+    sampler, loader = _training_batches(features, tokenizer, cfg, device, rank, world, pad_to_multiple_of)
     updates_per_epoch = math.ceil(len(loader) / cfg.grad_accum)  # the last partial window is an update too
     total_updates = cfg.epochs * updates_per_epoch
     optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
@@ -1057,14 +1061,14 @@ def _finish(model, trainer: TrainingSetup, run: RunState, select_metric: str) ->
 
 
 def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict[str, pd.DataFrame]", cfg: Config,
-          checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+          checkpoint_dir: str | os.PathLike | None = None, pad_to_multiple_of: int | None = None) -> TrainResult:
     """Finetune in place; keep the weights that score best on the evaluator's select_metric (`evaluator` may be
     validation frames to build one from). With checkpoint_dir, a checkpoint every cfg.checkpoint_every updates and at
     the end; cfg.resume=True continues from the latest, with the same result as an uninterrupted run."""
     check_pairs_frame(train_df, "training split")
     if not isinstance(evaluator, Evaluator):
         evaluator = Evaluator.from_frames(tokenizer, evaluator, cfg)
-    trainer = _set_up_training(model, tokenizer, train_df, cfg)
+    trainer = _set_up_training(model, tokenizer, train_df, cfg, pad_to_multiple_of)
     checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None and trainer.rank == 0 else None
     run = _start_or_resume(model, trainer, cfg, checkpoint_dir)
     start = time.time() - run.seconds
@@ -1193,7 +1197,7 @@ def score_prepared(model, prepared: PreparedPairs, progress: bool = False) -> np
 
 
 def predict_proba(model, tokenizer, df: pd.DataFrame, max_length: int, batch_size: int = 64,
-                  progress: bool = True, evidence_sentences: int | None = None) -> np.ndarray:
+                  progress: bool = False, evidence_sentences: int | None = None) -> np.ndarray:
     """P(inconsistent) per pair of df (see score_prepared); prepares the pairs, then scores them once."""
     prepared = prepare_pairs(tokenizer, df, max_length, batch_size, evidence_sentences)
     return score_prepared(model, prepared, progress and len(prepared.batches) > 1)
@@ -1423,7 +1427,8 @@ class DocumentTable:
 
 
 def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]],
-                    lifts: list[tuple[str, str]] = (), n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+                    lifts: list[tuple[str, str]] = (), n_resamples: int = 1000, seed: int = 0,
+                    progress: bool = False) -> pd.DataFrame:
     """Seed-averaged metrics per condition with 95% intervals from resampling documents (not pairs).
 
     runs maps a condition to one P(inconsistent) array per seed, aligned with `full` (a *_all split); each lift
@@ -1440,7 +1445,7 @@ def bootstrap_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[
     point = estimate(all_docs)
     rng = np.random.default_rng(seed)
     samples = np.stack([estimate(rng.choice(all_docs, len(all_docs), replace=True)).to_numpy()
-                        for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False)])
+                        for _ in tqdm(range(n_resamples), desc="bootstrap", leave=False, disable=not progress)])
     low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     seeds = {c: len(ps) for c, ps in runs.items()}
     lift_seeds = {f"{a} - {b}": f"{seeds[a]} vs {seeds[b]}" for a, b in lifts}
@@ -1516,13 +1521,14 @@ def plot_history(result: "TrainResult", title: str, results_dir: str | os.PathLi
     import matplotlib.pyplot as plt
     history = result.history
     fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    ax_loss.plot(history["update"], history["train_loss"], marker="o")
+    ax_loss.plot(history["update"], history["train_loss"], marker="o", color="black")
     ax_loss.axhline(math.log(2), ls="--", color="grey", label="ln 2 (a coin flip)")
     ax_loss.set(xlabel="optimizer update", ylabel="training loss", title="Mean loss since the last evaluation",
                 ylim=(0, max(1.0, float(np.nanmax(history["train_loss"].fillna(0))) * 1.05)))
     ax_loss.legend(fontsize=9)
-    for column in [c for c in history.columns if c.endswith("/roc_auc")]:
-        ax_auc.plot(history["update"], history[column], marker="o", label=column.removesuffix("/roc_auc"))
+    columns = [c for c in history.columns if c.endswith("/roc_auc")]
+    for column, color in zip(columns, CONDITION_COLORS[1:]):  # not the classes' blue and orange
+        ax_auc.plot(history["update"], history[column], marker="o", color=color, label=column.removesuffix("/roc_auc"))
     ax_auc.axvline(result.best_update, ls=":", color="black", label="kept weights")
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", ylim=(0.3, 1.0), title="ROC AUC during training")
@@ -1535,11 +1541,12 @@ def plot_history(result: "TrainResult", title: str, results_dir: str | os.PathLi
 def document_windows(document: str, summary: str, tokenizer, max_length: int, overlap: int = 1) -> list[str]:
     """Sentence-aligned windows of the document that fit in max_length next to the summary, `overlap` sentences
     shared by neighbours. A document that fits whole is returned unchanged, as one window."""
-    budget = max_length - len(tokenizer(summary, "")["input_ids"])  # the summary and every special token
-    if len(tokenizer(document, summary)["input_ids"]) <= max_length or budget <= 0:
+    # full lengths on purpose (verbose=False: a document longer than the model's window is why we are here)
+    budget = max_length - len(tokenizer(summary, "", verbose=False)["input_ids"])  # the summary and special tokens
+    if len(tokenizer(document, summary, verbose=False)["input_ids"]) <= max_length or budget <= 0:
         return [document]
     sentences = split_sentences(document)
-    sizes = [len(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in sentences]
+    sizes = [len(tokenizer(s, add_special_tokens=False, verbose=False)["input_ids"]) for s in sentences]
     windows, start = [], 0
     while True:
         end, used = start, 0

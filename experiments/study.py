@@ -129,7 +129,7 @@ def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resa
     by_seed = {c: ps for c, ps in by_seed.items() if ps}
     runs = {c: list(ps.values()) for c, ps in by_seed.items()}
     lifts = [(a, b) for a, b in lifts if a in runs and b in runs]
-    table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples)
+    table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples, progress=True)
     per_seed = per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
     plot_study(full, fib["test"]["pair_id"], runs, f"FIB test (1:1), {source} study ({folder.name} profile)",
                      folder)

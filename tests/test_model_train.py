@@ -125,3 +125,13 @@ def test_a_model_missing_weights_is_named_and_the_packaged_new_head_explained(tm
     assert "lacks ['classifier.bias', 'classifier.weight']" in capsys.readouterr().out
     utils.load_model()
     assert capsys.readouterr().out.startswith("MiniLM loaded with a new 3-label head")
+
+
+def test_batches_can_be_padded_to_a_multiple_for_fewer_shapes(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path))
+    features = utils.tokenize_pairs(tokenizer, synthetic_pairs(6, 0), 64, utils.training_label_map(model.config))
+    cfg = small_config()
+    for pad, allowed in ((None, None), (16, {16, 32, 48, 64})):
+        _, loader = utils._training_batches(features, tokenizer, cfg, utils.torch.device("cpu"), 0, 1, pad)
+        lengths = {batch["input_ids"].shape[1] for batch in loader}
+        assert lengths <= allowed if allowed else max(lengths) == max(len(f["input_ids"]) for f in features)
