@@ -1032,7 +1032,8 @@ def _evaluate_and_keep_best(model, evaluator: "Evaluator", trainer: TrainingSetu
         run.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     run.history.append(record)
     watched = ", ".join(f"{k} {v:.3f}" for k, v in record.items() if k.endswith("/roc_auc"))
-    tqdm.write(f"update {run.update}: loss {record['train_loss']:.3f}, {watched}")
+    # one line per evaluation is the progress report: a bar's saved state reads "0%" in an executed notebook
+    print(f"update {run.update}/{trainer.total_updates}: loss {record['train_loss']:.3f}, {watched}", flush=True)
     model.train()
 
 
@@ -1075,7 +1076,6 @@ def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict
     if not run.history:
         _evaluate_and_keep_best(model, evaluator, trainer, run, start)
     model.train()
-    progress = tqdm(total=trainer.total_updates, initial=run.update, desc="training", disable=trainer.rank != 0)
     n_batches, first_epoch, first_step = len(trainer.loader), run.epoch, run.step
     kept = f"the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir else "no checkpoint folder was given"
     for epoch in range(first_epoch, cfg.epochs):
@@ -1100,7 +1100,6 @@ def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict
                 continue
             _clip_and_step(model, trainer, run, cfg.max_grad_norm,
                            f"epoch {epoch}, batch {step}; training stopped, {kept}")
-            progress.update(1)
             if run.update % cfg.eval_every == 0 or run.update == trainer.total_updates:
                 _evaluate_and_keep_best(model, evaluator, trainer, run, start)
             if checkpoint_dir is not None and (run.update % cfg.checkpoint_every == 0
@@ -1109,7 +1108,6 @@ def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict
                 run.epoch, run.step = epoch + last_of_epoch, 0 if last_of_epoch else step + 1
                 run.seconds, run.sampler_rng = time.time() - start, trainer.sampler_state() if last_of_epoch else epoch_rng
                 save_checkpoint(checkpoint_dir, model, trainer.optimizer, trainer.scheduler, run)
-    progress.close()
     return _finish(model, trainer, run, evaluator.select_metric)
 
 
