@@ -638,27 +638,35 @@ def load_tokenizer(name_or_path: str | os.PathLike | None = None):
 NEW_HEAD = {"classifier.weight", "classifier.bias"}  # what the packaged sentence encoder lacks, by design
 
 
-def load_model(name_or_path: str | os.PathLike | None = None):
-    """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
-    from transformers import AutoModelForSequenceClassification
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' warnings and progress bars off for the block, then as they were."""
     from transformers.utils import logging as hf_logging
-    source = _model_source(name_or_path)
-    head = dict(num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
     verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()  # its load report (and bar), replaced by the check below
+    hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    try:  # weights only from safetensors: a pickled checkpoint can run code when it is loaded
-        model, info = AutoModelForSequenceClassification.from_pretrained(
-            source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
-            **(head if name_or_path is None else {}))
-    except OSError as e:
-        raise ConfigError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
-                          "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
-                          "model.save_pretrained(folder) (it writes model.safetensors).") from None
+    try:
+        yield
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def load_model(name_or_path: str | os.PathLike | None = None):
+    """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
+    from transformers import AutoModelForSequenceClassification
+    source = _model_source(name_or_path)
+    head = dict(num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+    try:  # weights only from safetensors: a pickled checkpoint can run code when it is loaded
+        with _quiet_transformers():  # its load report and bar, replaced by the check below
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+                **(head if name_or_path is None else {}))
+    except OSError as e:
+        raise ConfigError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
+                          "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
+                          "model.save_pretrained(folder) (it writes model.safetensors).") from None
     missing = set(info["missing_keys"])
     if name_or_path is None and missing == NEW_HEAD:
         print("MiniLM loaded with a new 3-label head (classifier.weight, classifier.bias initialised at random)")
@@ -717,15 +725,9 @@ def tokenize_pairs(tokenizer, df: pd.DataFrame, max_length: int, label_map: dict
 
 def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history: pd.DataFrame | None = None) -> Path:
     """save_pretrained (safetensors) plus the run's config and history."""
-    from transformers.utils import logging as hf_logging
     folder = Path(folder)
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a bar for one shard says nothing
-    try:
+    with _quiet_transformers():  # a bar for one shard says nothing
         model.save_pretrained(folder, safe_serialization=True)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     tokenizer.save_pretrained(folder)
     (folder / "run_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
     if history is not None:
@@ -840,7 +842,9 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, run: RunState) ->
                tmp / "trainer_state.pt")
     np_state = np.random.get_state()
     run.logged_values(run.losses), run.logged_values(run.norms)
-    meta = {k: v for k, v in dataclasses.asdict(run).items() if k not in ("best_weights", "sampler_rng")}
+    # not dataclasses.asdict: it would deep-copy the best weights only to drop them
+    meta = {f.name: getattr(run, f.name) for f in dataclasses.fields(run)
+            if f.name not in ("best_weights", "sampler_rng")}
     meta.update(fingerprint=model_fingerprint(model), python_rng=random.getstate(),
                 numpy_rng=[np_state[0], np_state[1].tolist(), *np_state[2:]])
     (tmp / "meta.json").write_text(json.dumps(meta, default=float), encoding="utf-8")
@@ -1208,19 +1212,23 @@ class Evaluator:
     METRICS = ("roc_auc", "pr_auc", "js_divergence")
 
     def __init__(self, sets: dict[str, PreparedPairs], select_metric: str):
-        tests = [name for name in sets if "test" in name]
-        if tests or select_metric.split("/")[0] not in sets:
-            raise ConfigError(f"select_metric {select_metric!r} must name a validation set among {list(sets)}"
-                              + (f", and no test set may steer training (got {tests})" if tests else ""))
+        self.check_sets(list(sets), select_metric)
         self.sets, self.select_metric = sets, select_metric
+
+    @staticmethod
+    def check_sets(names: list[str], select_metric: str) -> None:
+        """Refuse a test set, and a select_metric that names none of the sets."""
+        tests = [name for name in names if "test" in name]
+        if tests or select_metric.split("/")[0] not in names:
+            raise ConfigError(f"select_metric {select_metric!r} must name a validation set among {names}"
+                              + (f", and no test set may steer training (got {tests})" if tests else ""))
 
     @classmethod
     def from_frames(cls, tokenizer, frames: dict[str, pd.DataFrame], cfg: Config,
                     select_metric: str | None = None) -> "Evaluator":
         """Prepare each frame with the config's window, batch size and evidence."""
         select_metric = select_metric or cfg.select_metric
-        if any("test" in name for name in frames) or select_metric.split("/")[0] not in frames:
-            return cls(dict.fromkeys(frames), select_metric)  # raises before any tokenising
+        cls.check_sets(list(frames), select_metric)  # before any tokenising
         return cls({name: prepare_pairs(tokenizer, df, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
                                         name) for name, df in frames.items()}, select_metric)
 

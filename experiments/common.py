@@ -58,12 +58,18 @@ def start_run(args) -> tuple[utils.Config, object, object, dict]:
     return cfg, tokenizer, model, utils.limit_documents(utils.fib_splits(), cfg.max_docs)
 
 
-def out_of_domain_stage(model, tokenizer, source: str, fib: dict, cfg: utils.Config,
+def load_source(name: str, cfg: utils.Config) -> tuple[str, dict]:
+    """(source, splits) of an out-of-domain source, cut to cfg.max_docs documents per split; load it once per
+    process and pass it to out_of_domain_stage."""
+    source, splits = utils.load_ood_source(name)
+    return source, utils.limit_documents(splits, cfg.max_docs)
+
+
+def out_of_domain_stage(model, tokenizer, ood: tuple[str, dict], fib: dict, cfg: utils.Config,
                         shuffled: bool = False) -> tuple[utils.TrainResult, dict]:
-    """Pre-finetune on `source` (its training labels permuted when `shuffled`, a control); returns the stage's
-    result and a timing row."""
-    source, splits = utils.load_ood_source(source)
-    splits = utils.limit_documents(splits, cfg.max_docs)
+    """Pre-finetune on `ood` = (source, splits) from load_source (its training labels permuted when `shuffled`, a
+    control); returns the stage's result and a timing row."""
+    source, splits = ood
     if shuffled:  # validation keeps its real labels, so selection works as in the real stage
         splits = {**splits, "train": utils.shuffle_labels(splits["train"], cfg.seed)}
     print(f"== stage {source}{' (labels shuffled)' if shuffled else ''}: {len(splits['train'])} pairs x "

@@ -21,7 +21,7 @@ def main():
     start = time.time()
     cfg, tokenizer, model, fib = common.start_run(args)
     if args.stage:
-        common.out_of_domain_stage(model, tokenizer, args.stage, fib, cfg)
+        common.out_of_domain_stage(model, tokenizer, common.load_source(args.stage, cfg), fib, cfg)
     result, _ = common.fib_stage(model, tokenizer, fib, cfg)
     if rank != 0:
         return

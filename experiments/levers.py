@@ -28,7 +28,7 @@ def main():
     row = dict(name=args.name, stages=" ".join(args.stage), overrides=" ".join(args.set), profile=cfg.profile,
                seed=cfg.seed)
     for source in args.stage:
-        result, timing = common.out_of_domain_stage(model, tokenizer, source, fib, cfg)
+        result, timing = common.out_of_domain_stage(model, tokenizer, common.load_source(source, cfg), fib, cfg)
         result.history.to_csv(folder / f"{args.name}_{source}.csv", index=False)
         kept = common.history_at_best(result)
         row.update({f"{source}_val_roc_auc": result.best_score,

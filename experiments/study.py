@@ -29,16 +29,16 @@ def conditions(source: str) -> tuple[list[str], list[tuple[str, str]]]:
     return ["zero_shot", "fib_only", then, shuffled], lifts
 
 
-def run(condition: str, cfg: utils.Config, fib: dict, source: str) -> list[dict]:
+def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict]) -> list[dict]:
     """Train one condition from the seed's fresh model and evaluate FIB validation and test; returns timing rows."""
     utils.seed_everything(cfg.seed)
     tokenizer, model = utils.load_model(cfg.model_name)
     names = ["validation", "validation_all", "test", "test_all"]
     splits = {k: fib[k] for k in names}
-    timings, start, ood_source = [], time.time(), ""
+    timings, start, ood_source, source = [], time.time(), "", ood[0]
     if condition.endswith(f"{source}_then_fib"):
         ood_source = source
-        _, timing = common.out_of_domain_stage(model, tokenizer, source, fib, cfg, condition.startswith("shuffled_"))
+        _, timing = common.out_of_domain_stage(model, tokenizer, ood, fib, cfg, condition.startswith("shuffled_"))
         timings.append(timing)
         # the zero-shot transfer, before any FIB pair (for the control too: what the stage gives without its labels)
         utils.evaluate_condition(model, tokenizer, splits, cfg, condition.replace("_then_fib", "_only"), source,
@@ -179,6 +179,7 @@ def main():
     folder.mkdir(parents=True, exist_ok=True)
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
     trained, _ = conditions(args.source)
+    ood = (args.source, None)  # its splits are read once, by the first run that needs them
     for seed in [] if args.summary_only else args.seeds:
         for condition in args.conditions or trained:
             done = pd.read_csv(scores_path) if scores_path.exists() else pd.DataFrame(columns=["condition", "seed"])
@@ -186,7 +187,9 @@ def main():
                 print(f"== {condition}, seed {seed}: already in {scores_path}, skipped")
                 continue
             print(f"== {condition}, seed {seed}")
-            timings = run(condition, common.config_from_args(args, seed=seed), fib, args.source)
+            if condition.endswith("_then_fib") and ood[1] is None:
+                ood = common.load_source(args.source, cfg)
+            timings = run(condition, common.config_from_args(args, seed=seed), fib, ood)
             path = folder / "timings.csv"
             if timings:  # zero_shot trains nothing
                 pd.DataFrame(timings).to_csv(path, mode="a", header=not path.exists(), index=False)
