@@ -83,7 +83,7 @@ class Config:
 
 PROFILES = {
     # the original's settings: whole document cut at 512 tokens, 16 x 4 = 64 pairs per update, 10 epochs (110
-    # updates). With MiniLM it stays at chance: FIB test ROC AUC 0.535 on an H200 (README, "Profiles")
+    # updates). An earlier probe on a GPU reported MiniLM at chance with them (README, "Profiles")
     "original": Config(profile="original", max_length=512, batch_size=16, grad_accum=4, epochs=10, eval_every=11),
     # sized for a 2-core CPU: the 3 sentences closest to the summary (~108 tokens with the summary) instead of the
     # whole document, so ~7 training pairs/s; 8 epochs x 44 updates = 352 updates (~11 min), because this model
