@@ -1206,34 +1206,35 @@ def prepare_pairs(tokenizer, df: pd.DataFrame, max_length: int, batch_size: int 
     return PreparedPairs(name, labels, batches)
 
 
-def logits_layer(model) -> torch.nn.Linear:
-    """The last linear layer with one output per label: the one that produces the logits."""
-    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == model.config.num_labels]
-    if not heads:
-        raise ConfigError(f"{type(model).__name__} has no linear layer with {model.config.num_labels} outputs to "
-                          "produce the logits; score it with bf16=False.")
-    return heads[-1]
+def head_layers(model) -> list[torch.nn.Linear]:
+    """The classification head's last two linear layers (pooler or dense, then logits): the last must have one
+    output per label."""
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears or linears[-1].out_features != model.config.num_labels:
+        raise ConfigError(f"{type(model).__name__} does not end in a linear layer with {model.config.num_labels} "
+                          "outputs (one per label); score it without bf16 (eval_bf16=False).")
+    return linears[-2:]
 
 
 @contextlib.contextmanager
 def _bf16_scoring(model, device: torch.device, enabled: bool):
-    """bf16 autocast with the logits layer in fp32: bf16 logits keep ~3 significant digits, which ties scores that
-    fp32 ranks apart; an fp32 last layer keeps them apart (measured in results/checks/bf16_selection.csv)."""
+    """bf16 autocast with the head's last two linear layers in fp32: bf16 logits keep ~3 significant digits, which
+    ties scores that fp32 ranks apart (results/checks/bf16_selection.csv measures the rest of the difference)."""
     if not enabled:
         yield
         return
-    head = logits_layer(model)
-    bf16_forward = head.forward
-
-    def fp32_forward(x):
-        with torch.autocast(device.type, enabled=False):
-            return bf16_forward(x.float())
-    head.forward = fp32_forward
+    layers = head_layers(model)
+    for layer in layers:
+        def fp32_forward(x, bf16_forward=layer.forward):
+            with torch.autocast(device.type, enabled=False):
+                return bf16_forward(x.float())
+        layer.forward = fp32_forward
     try:
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
     finally:
-        del head.forward  # back to the class's method
+        for layer in layers:
+            del layer.forward  # back to the class's method
 
 
 @torch.no_grad()

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from transformers import BertConfig
 
 import utils
@@ -27,6 +28,36 @@ def test_tiny_bart_and_bert_load_and_score_through_the_same_code(tmp_path):
         # scoring in length-sorted batches returns each pair's own score
         single = [utils.predict_proba(model, tokenizer, pairs.iloc[[i]], 64)[0] for i in range(len(pairs))]
         np.testing.assert_allclose(p, single, rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_scoring_keeps_fp32_logits_and_the_ranking(tmp_path):
+    pairs = synthetic_pairs(8, seed=4)
+    for folder, head in ((tiny_bert(tmp_path / "bert"), ["bert.pooler.dense", "classifier"]),
+                         (tiny_bart(tmp_path / "bart"), ["classification_head.dense", "classification_head.out_proj"])):
+        tokenizer, model = utils.load_model(folder)
+        assert utils.head_layers(model) == [model.get_submodule(name) for name in head]
+        prepared = utils.prepare_pairs(tokenizer, pairs, 64, batch_size=5)
+        fp32, bf16 = utils.score_prepared(model, prepared), utils.score_prepared(model, prepared, bf16=True)
+        np.testing.assert_allclose(bf16, fp32, atol=0.02)
+        assert len(np.unique(bf16)) == len(np.unique(fp32)) == len(pairs)  # no ties from bf16 rounding
+        assert not any("forward" in vars(layer) for layer in utils.head_layers(model))  # their own forward is back
+        np.testing.assert_array_equal(utils.score_prepared(model, prepared), fp32)
+
+
+def test_in_training_scoring_precision_follows_the_config(monkeypatch):
+    monkeypatch.setattr(utils, "pick_device", lambda: torch.device("cpu"))
+    for fast in (True, False):
+        monkeypatch.setattr(utils, "cpu_has_fast_bf16", lambda: fast)
+        assert utils.eval_bf16(utils.get_config("cpu")) is fast
+        assert utils.eval_bf16(utils.get_config("cpu", bf16=not fast)) is (not fast)  # as training, when set
+        assert utils.eval_bf16(utils.get_config("cpu", bf16=True, eval_bf16=False)) is False
+
+
+def test_a_model_without_a_logits_layer_is_refused_for_bf16_scoring():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5))
+    model.config = BertConfig(num_labels=3)
+    with pytest.raises(utils.ConfigError, match="does not end in a linear layer with 3 outputs"):
+        utils.head_layers(model)
 
 
 def test_truncation_cuts_only_the_document():
