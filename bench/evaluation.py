@@ -1,5 +1,6 @@
 """Evaluation time per training stage on this machine: every evaluation preparing its sets again (select evidence,
-tokenise, sort; what train() did before the Evaluator) against preparing them once per stage (utils.Evaluator).
+tokenise, sort) and scoring in fp32, as train() did before the Evaluator, against preparing them once per stage
+(utils.Evaluator) and scoring in the precision the profile gives the in-training evaluations (utils.eval_bf16).
 
     .venv/bin/python -m bench.evaluation      # writes results/bench_evaluation.csv
 
@@ -48,10 +49,15 @@ def main():
         prepared = prepare()
         prepare_s = seconds(prepare, args.repeats)
         score_s = seconds(lambda: [utils.score_prepared(model, p) for p in prepared.values()], args.repeats)
+        now_score_s = seconds(lambda: [utils.score_prepared(model, p, bf16=utils.eval_bf16(cfg))
+                                       for p in prepared.values()], args.repeats)
         rows.append(dict(stage=name, pairs=sum(len(p) for p in prepared.values()), evaluations=n_evals,
-                         prepare_seconds=round(prepare_s, 2), score_seconds=round(score_s, 2),
+                         prepare_seconds=round(prepare_s, 2), score_seconds_fp32=round(score_s, 2),
+                         score_precision="bf16" if utils.eval_bf16(cfg) else "fp32",
+                         score_seconds_now=round(now_score_s, 2),
                          before_seconds=round(n_evals * (prepare_s + score_s), 1),
-                         now_seconds=round(prepare_s + n_evals * score_s, 1),
+                         prepared_once_fp32_seconds=round(prepare_s + n_evals * score_s, 1),
+                         now_seconds=round(prepare_s + n_evals * now_score_s, 1),
                          device=utils.device_description(), profile=cfg.profile, git_commit=utils.git_commit()))
         rows[-1]["now_over_before"] = round(rows[-1]["now_seconds"] / rows[-1]["before_seconds"], 2)
     table = pd.DataFrame(rows)

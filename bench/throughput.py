@@ -1,9 +1,14 @@
 """Training throughput of this project's loop against transformers.Trainer, MFU, scoring speed, notebook times.
 
-    .venv/bin/python -m bench.throughput [--pairs 96] [--rounds 2]      # writes results/bench.json
+    .venv/bin/python -m bench.throughput [--pairs 0] [--rounds 2] [--kinds ours ours_512 trainer]
+    # writes results/bench.json
 
 Each trial runs in its own process (so its peak memory is its own), alternating ours and Trainer's, on the same
 model, the same FIB training pairs, 16 pairs per batch and no accumulation. Run it on an otherwise idle machine.
+
+A trial is one epoch of the FIB stage's 700 training pairs (--pairs 0), because the loop's length-grouped batches
+depend on the set's size: transformers' LengthGroupedSampler sorts by length within megabatches of
+min(pairs // 64, 50) batches, so on 96 pairs it sorts within single batches, i.e. not at all.
 """
 import argparse
 import json
@@ -23,15 +28,18 @@ import utils
 BATCH = 16
 WHOLE = dict(max_length=512, evidence_sentences=None)  # the original's inputs: whole documents, 512 tokens
 KINDS = {"ours": {}, "ours_512": WHOLE, "ours_512_pad64": {**WHOLE, "pad_to_multiple_of": 64},
-         "ours_512_pad512": {**WHOLE, "pad_to_multiple_of": 512}, "trainer": {}}
+         "ours_512_pad512": {**WHOLE, "pad_to_multiple_of": 512}, "trainer": {}, "trainer_grouped": {}}
+DEFAULT_KINDS = ["ours", "ours_512", "trainer", "trainer_grouped"]
 
 
 def training_pairs(n: int) -> pd.DataFrame:
-    return utils.fib_splits()["train"].sample(n=n, random_state=0).reset_index(drop=True)
+    """The FIB stage's training pairs (n = 0), or a sample of n of them."""
+    pairs = utils.fib_training_pairs(utils.fib_splits(), utils.get_config("cpu"))
+    return pairs if n == 0 else pairs.sample(n=n, random_state=0).reset_index(drop=True)
 
 
 def trial_ours(n_pairs: int, overrides: dict) -> dict:
-    """utils.train on n_pairs for one epoch; the evaluations use 4 pairs, so the time is the loop's."""
+    """utils.train for one epoch; the evaluations use 4 pairs, so the time is the loop's."""
     pad = overrides.pop("pad_to_multiple_of", None)  # a train() argument, not a config setting
     cfg = utils.get_config("cpu", batch_size=BATCH, grad_accum=1, epochs=1, eval_every=10_000,
                            checkpoint_every=10_000, **overrides)
@@ -40,30 +48,40 @@ def trial_ours(n_pairs: int, overrides: dict) -> dict:
     pairs = training_pairs(n_pairs)
     tiny_eval = {"fib_validation_all": utils.fib_splits()["validation"].groupby("label").head(2)}
     history = utils.train(model, tokenizer, pairs, tiny_eval, cfg, pad_to_multiple_of=pad).history
-    features = utils.tokenize_pairs(tokenizer, pairs, cfg.max_length, evidence_sentences=cfg.evidence_sentences)
-    return dict(seconds=float(history["seconds"].iloc[-1]),
-                tokens_per_pair=float(np.mean([len(f["input_ids"]) for f in features])))
+    # the same batches again (same seed, same sampler): how many token slots the model computed on
+    features = utils.tokenize_pairs(tokenizer, pairs, cfg.max_length, utils.training_label_map(model.config),
+                                    cfg.evidence_sentences)
+    _, loader = utils._training_batches(features, tokenizer, cfg, torch.device("cpu"), 0, 1, pad)
+    return dict(seconds=float(history["seconds"].iloc[-1]), pairs=len(pairs),
+                tokens_per_pair=float(np.mean([len(f["input_ids"]) for f in features])),
+                slots_per_pair=sum(batch["input_ids"].numel() for batch in loader) / len(pairs))
 
 
-def trial_trainer(n_pairs: int) -> dict:
-    """transformers.Trainer with the original's inputs: every pair padded to 512 tokens."""
+def trial_trainer(n_pairs: int, grouped: bool) -> dict:
+    """transformers.Trainer with the original's inputs (every pair padded to 512 tokens), or with grouped=True its
+    own length-grouped batches and dynamic padding (group_by_length, DataCollatorWithPadding)."""
     import datasets
-    from transformers import Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
     utils.seed_everything(0)
     tokenizer, model = utils.load_model()
     pairs = training_pairs(n_pairs)
     label_map = utils.training_label_map(model.config)
     enc = tokenizer(list(pairs["premise"]), list(pairs["hypothesis"]), truncation="only_first", max_length=512,
-                    padding="max_length")
+                    padding=False if grouped else "max_length")
     data = datasets.Dataset.from_dict({**enc, "labels": [label_map[int(v)] for v in pairs["label"]]})
     args = TrainingArguments(output_dir="/tmp/vf_bench_trainer", per_device_train_batch_size=BATCH,
                              gradient_accumulation_steps=1, num_train_epochs=1, learning_rate=5e-5,
-                             weight_decay=0.01, warmup_steps=max(1, round(0.1 * n_pairs / BATCH)), bf16=utils.cpu_has_fast_bf16() or
-                             torch.cuda.is_available(), report_to=[], save_strategy="no", eval_strategy="no",
-                             logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0,
-                             use_cpu=not torch.cuda.is_available())
-    metrics = Trainer(model=model, args=args, train_dataset=data).train().metrics
-    return dict(seconds=float(metrics["train_runtime"]), tokens_per_pair=512.0)
+                             weight_decay=0.01, warmup_steps=max(1, round(0.1 * len(pairs) / BATCH)),
+                             bf16=utils.bf16_fits(utils.pick_device()), report_to=[],
+                             train_sampling_strategy="group_by_length" if grouped else "random",
+                             save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,
+                             dataloader_num_workers=0, seed=0, use_cpu=not torch.cuda.is_available())
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer))
+    slots = sum(batch["input_ids"].numel() for batch in trainer.get_train_dataloader())
+    metrics = trainer.train().metrics
+    return dict(seconds=float(metrics["train_runtime"]), pairs=len(pairs),
+                tokens_per_pair=float(np.mean([len(ids) for ids in enc["input_ids"]])) if grouped else 512.0,
+                slots_per_pair=slots / len(pairs))
 
 
 def peak_matmul_flops(dtype: torch.dtype, n: int = 2048, repeats: int = 10) -> float:
@@ -150,13 +168,18 @@ def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
     return table
 
 
-def scoring_speed(cfg, n: int = 256) -> float:
+def scoring_speed(cfg, n: int = 256, bf16: bool = False) -> float:
+    """Pairs scored per second: evidence selection and tokenising included, then fp32 (reported results) or bf16
+    (the in-training evaluations, utils.eval_bf16)."""
     tokenizer, model = utils.load_model()
-    pairs = utils.fib_splits()["validation_all"].head(n)
-    utils.predict_proba(model, tokenizer, pairs.head(32), cfg.max_length, cfg.eval_batch_size, False,
-                        cfg.evidence_sentences)
+    pairs = utils.fib_splits()["validation_all"]
+
+    def score(df):
+        prepared = utils.prepare_pairs(tokenizer, df, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences)
+        utils.score_prepared(model, prepared, bf16=bf16)
+    score(pairs.head(32))  # warm-up
     start = time.perf_counter()
-    utils.predict_proba(model, tokenizer, pairs, cfg.max_length, cfg.eval_batch_size, False, cfg.evidence_sentences)
+    score(pairs.head(n))
     return n / (time.perf_counter() - start)
 
 
@@ -179,8 +202,9 @@ def run_trial(kind: str, n_pairs: int, overrides: dict) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=96, help="training pairs per trial (96 = 6 batches of 16)")
+    parser.add_argument("--pairs", type=int, default=0, help="training pairs per trial; 0: the FIB stage's 700")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of ours and Trainer's")
+    parser.add_argument("--kinds", nargs="+", choices=list(KINDS), default=DEFAULT_KINDS)
     parser.add_argument("--trial", choices=list(KINDS))
     parser.add_argument("--overrides", default="{}")
     parser.add_argument("--notebooks-only", action="store_true",
@@ -198,20 +222,23 @@ def main():
         return
     if args.trial:  # one trial, in its own process
         overrides = json.loads(args.overrides)
-        result = trial_trainer(args.pairs) if args.trial == "trainer" else trial_ours(args.pairs, overrides)
-        result.update(pairs=args.pairs, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        result = (trial_trainer(args.pairs, grouped=args.trial == "trainer_grouped") if args.trial.startswith("trainer")
+                  else trial_ours(args.pairs, overrides))
+        result.update(peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(json.dumps(result))
         return
 
     cfg = utils.get_config("cpu")
-    trials = {k: [] for k in KINDS}
+    trials = {k: [] for k in args.kinds}
     for r in range(args.rounds):
-        for kind, overrides in KINDS.items():
-            trials[kind].append(run_trial(kind, args.pairs, overrides))
+        for kind in args.kinds:
+            trials[kind].append(run_trial(kind, args.pairs, KINDS[kind]))
             t = trials[kind][-1]
-            print(f"round {r}: {kind:9s} {t['pairs'] / t['seconds']:.2f} pairs/s, {t['tokens_per_pair']:.0f} "
-                  f"tokens/pair, peak RSS {t['peak_rss_mb']:.0f} MB", flush=True)
+            print(f"round {r}: {kind:16s} {t['pairs'] / t['seconds']:.2f} pairs/s, {t['tokens_per_pair']:.0f} tokens "
+                  f"and {t['slots_per_pair']:.0f} token slots per pair, peak RSS {t['peak_rss_mb']:.0f} MB", flush=True)
     speed = {k: float(np.median([t["pairs"] / t["seconds"] for t in ts])) for k, ts in trials.items()}
+    spread = {k: [round(min(t["pairs"] / t["seconds"] for t in ts), 2), round(max(t["pairs"] / t["seconds"] for t in ts), 2)]
+              for k, ts in trials.items()}
 
     _, model = utils.load_model()
     dtype = torch.bfloat16 if utils.cpu_has_fast_bf16() else torch.float32
@@ -225,22 +252,23 @@ def main():
         machine=f"{torch.get_num_threads()} threads, torch {torch.__version__}, "
                 f"{'bf16' if dtype == torch.bfloat16 else 'fp32'} training",
         profile={k: getattr(cfg, k) for k in ("max_length", "evidence_sentences", "batch_size", "grad_accum")},
-        pairs_per_trial=args.pairs, rounds=args.rounds,
-        train_pairs_per_s=round(speed["ours"], 2),
-        train_pairs_per_s_at_512=round(speed["ours_512"], 2),
-        trainer_pairs_per_s=round(speed["trainer"], 2),
+        pairs_per_trial=trials["ours"][0]["pairs"], rounds=args.rounds,
+        pairs_per_s={k: round(v, 2) for k, v in speed.items()},
+        pairs_per_s_range=spread,
+        # token slots computed per pair (padding included) against real tokens per pair
+        slots_per_pair={k: round(ts[0]["slots_per_pair"], 1) for k, ts in trials.items()},
+        tokens_per_pair={k: round(ts[0]["tokens_per_pair"], 1) for k, ts in trials.items()},
         speedup_vs_trainer=round(speed["ours"] / speed["trainer"], 2),
+        # whole documents, 512 tokens, the same pairs: what the original fed Trainer
         speedup_vs_trainer_same_inputs=round(speed["ours_512"] / speed["trainer"], 2),
-        # the same inputs with batch lengths rounded up to a multiple of 64, or padded to 512 like Trainer's
-        train_pairs_per_s_at_512_pad64=round(speed["ours_512_pad64"], 2),
-        train_pairs_per_s_at_512_pad512=round(speed["ours_512_pad512"], 2),
-        speedup_vs_trainer_same_inputs_pad64=round(speed["ours_512_pad64"] / speed["trainer"], 2),
+        **({"speedup_vs_trainer_grouped_same_inputs": round(speed["ours_512"] / speed["trainer_grouped"], 2)}
+           if "trainer_grouped" in speed else {}),
         peak_rss_mb={k: round(max(t["peak_rss_mb"] for t in ts)) for k, ts in trials.items()},
-        tokens_per_pair=round(tokens, 1),
         flops_per_pair=training_flops_per_pair(model, tokens),
         matmul_peak_flops=peak,
         mfu=round(achieved / peak, 4),
         score_pairs_per_s=round(scoring_speed(cfg), 1),
+        score_pairs_per_s_bf16=round(scoring_speed(cfg, bf16=True), 1),
         notebook_minutes=notebook_minutes(),
     )
     (REPO / "results" / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
