@@ -1,9 +1,11 @@
 """Is bf16 autocast worth it on this CPU? Training throughput and loss, fp32 against bf16, same batches.
 
-    .venv/bin/python -m bench.cpu_bf16 [--steps 12] [--max-length 320]
+    .venv/bin/python -m bench.cpu_bf16 [--steps 12] [--max-length 320]      # writes results/bench_cpu_bf16.json
 """
 import argparse
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -51,6 +53,12 @@ def main():
         print(f"{name}: {speed:.2f} pairs/s, losses {np.round(losses, 4).tolist()}")
     gap = np.abs(np.array(results["fp32"][1]) - np.array(results["bf16"][1])).max()
     print(f"bf16 / fp32 speed: {results['bf16'][0] / results['fp32'][0]:.2f}x; largest loss gap {gap:.4f}")
+    summary = dict(device=utils.device_description(), torch=torch.__version__, threads=torch.get_num_threads(),
+                   steps=args.steps, batch_size=args.batch_size, max_length=args.max_length,
+                   pairs_per_s={name: round(speed, 2) for name, (speed, _) in results.items()},
+                   bf16_over_fp32=round(results["bf16"][0] / results["fp32"][0], 2), largest_loss_gap=round(float(gap), 5),
+                   git_commit=utils.git_commit())
+    Path("results/bench_cpu_bf16.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
