@@ -87,12 +87,14 @@ PROFILES = {
     # the original's settings: whole document cut at 512 tokens, 16 x 4 = 64 pairs per update, 10 epochs (110
     # updates). An earlier probe on a GPU reported MiniLM at chance with them (README, "Profiles")
     "original": Config(profile="original", max_length=512, batch_size=16, grad_accum=4, epochs=10, eval_every=11),
-    # sized for a 2-core CPU: the 3 sentences closest to the summary (~108 tokens with the summary) instead of the
-    # whole document, so ~7 training pairs/s; 8 epochs x 44 updates = 352 updates (~11 min), because this model
-    # sits at chance for ~4 epochs before it learns (README, "Levers"); evaluation and checkpoint once per epoch
-    "cpu": Config(profile="cpu", max_length=160, evidence_sentences=3, epochs=8, eval_every=44, checkpoint_every=44),
-    # one GPU: the cpu recipe on FIB, plus the USB stage the CPU cannot afford (3 epochs = 948 updates, ~15k pairs)
-    # and scoring in batches of 256, in fp32 as in the study (results/study/gpu/): on a GPU scoring is cheap
+    # sized for a 2-core CPU: the 3 sentences closest to the summary (~106 tokens with the summary) instead of the
+    # whole document, so ~35 training pairs/s with bf16 (results/bench.json); 8 epochs x 44 updates = 352 updates,
+    # because this model sits at chance for ~4 epochs before it learns (README, "Levers"); evaluation and checkpoint
+    # once per epoch; 3 USB epochs (948 updates), where USB validation reaches ~0.86 (results/levers_gpu/)
+    "cpu": Config(profile="cpu", max_length=160, evidence_sentences=3, epochs=8, eval_every=44, checkpoint_every=44,
+                  ood_epochs=3),
+    # one GPU: the cpu recipe, scoring in batches of 256, in fp32 as in the study (results/study/gpu/): on a GPU
+    # scoring is cheap
     "gpu": Config(profile="gpu", max_length=160, evidence_sentences=3, epochs=8, eval_every=44, checkpoint_every=44,
                   ood_epochs=3, eval_batch_size=256, eval_bf16=False),
     # a few steps on a tiny subset, for tests and CI

@@ -26,8 +26,8 @@ def test_the_default_profile_follows_the_hardware(monkeypatch, cuda, expected):
 
 @pytest.mark.parametrize("profile, updates_per_epoch, fib_updates, usb_updates", [
     ("original", 11, 110, 79),  # 700 pairs / (16 x 4); USB 5,050 / 64 = 79 per epoch, 1 epoch
-    ("cpu", 44, 352, 316),      # 700 / 16 = 44 x 8 epochs; USB 316 x 1 epoch
-    ("gpu", 44, 352, 948),      # the same FIB stage; USB 316 x 3 epochs
+    ("cpu", 44, 352, 948),      # 700 / 16 = 44 x 8 epochs; USB 316 x 3 epochs
+    ("gpu", 44, 352, 948),      # the same stages
 ])
 def test_each_profiles_step_arithmetic(profile, updates_per_epoch, fib_updates, usb_updates):
     cfg = utils.get_config(profile)
