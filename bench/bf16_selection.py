@@ -1,5 +1,6 @@
 """Does scoring the in-training evaluations under bf16 change which weights a run keeps? One usb_then_fib run in which
-every evaluation scores each set twice, in fp32 and in bf16 (logits layer in fp32); training follows the bf16 scores.
+every evaluation scores each set twice, in fp32 and in bf16 (the head's last two layers in fp32); training follows
+the bf16 scores.
 
     .venv/bin/python -m bench.bf16_selection [--profile cpu] [--set seed=1]   # writes results/checks/bf16_selection.csv
 

@@ -8,6 +8,7 @@ Each stage's sets and number of evaluations are the default profile's (update 0,
 costs are measured on one evaluation of each kind (the median of `--repeats`) and multiplied out.
 """
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -34,26 +35,24 @@ def main():
     cfg = utils.get_config(args.profile)
     tokenizer, model = utils.load_model(cfg.model_name)
     fib, (source, ood) = utils.fib_splits(), utils.load_ood_source(cfg.ood_source)
-    stage = utils.out_of_domain_config(cfg, source, len(ood["train"]))
-    stages = {  # name: (sets as (frame, evidence), evaluations per stage)
-        "fib": ({"fib_train_sample": (utils.subsample(fib["train"], 150, cfg.seed), cfg.evidence_sentences),
-                 "fib_validation_all": (fib["validation_all"], cfg.evidence_sentences)}, cfg.epochs + 1),
-        source: ({f"{source}_validation": (ood["validation"], stage.evidence_sentences),
-                  "fib_validation_all": (fib["validation_all"], cfg.evidence_sentences)}, 5),
+    stages = {  # name: (the stage's evaluator, as train() gets it, and its config and training pairs)
+        "fib": (lambda: utils.fib_evaluator(tokenizer, fib, cfg), cfg, len(utils.fib_training_pairs(fib, cfg))),
+        source: (lambda: utils.out_of_domain_evaluator(tokenizer, source, ood, fib, cfg),
+                 utils.out_of_domain_config(cfg, source, len(ood["train"])), len(ood["train"])),
     }
     rows = []
-    for name, (sets, n_evals) in stages.items():
-        def prepare():
-            return {k: utils.prepare_pairs(tokenizer, df, cfg.max_length, cfg.eval_batch_size, k_ev, k)
-                    for k, (df, k_ev) in sets.items()}
-        prepared = prepare()
+    for name, (prepare, stage_cfg, n_pairs) in stages.items():
+        updates = math.ceil(n_pairs / stage_cfg.batch_size / stage_cfg.grad_accum) * stage_cfg.epochs
+        n_evals = 1 + math.ceil(updates / stage_cfg.eval_every)  # update 0, every eval_every, and the last
+        evaluator = prepare()
+        prepared = evaluator.sets
         prepare_s = seconds(prepare, args.repeats)
         score_s = seconds(lambda: [utils.score_prepared(model, p) for p in prepared.values()], args.repeats)
-        now_score_s = seconds(lambda: [utils.score_prepared(model, p, bf16=utils.eval_bf16(cfg))
-                                       for p in prepared.values()], args.repeats)
+        now_score_s = seconds(lambda: [utils.score_prepared(model, p, bf16=evaluator.bf16) for p in prepared.values()],
+                              args.repeats)
         rows.append(dict(stage=name, pairs=sum(len(p) for p in prepared.values()), evaluations=n_evals,
                          prepare_seconds=round(prepare_s, 2), score_seconds_fp32=round(score_s, 2),
-                         score_precision="bf16" if utils.eval_bf16(cfg) else "fp32",
+                         score_precision="bf16" if evaluator.bf16 else "fp32",
                          score_seconds_now=round(now_score_s, 2),
                          before_seconds=round(n_evals * (prepare_s + score_s), 1),
                          prepared_once_fp32_seconds=round(prepare_s + n_evals * score_s, 1),
