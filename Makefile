@@ -1,8 +1,13 @@
-# make all   : set up .venv, then execute every notebook top to bottom in place (VF_PROFILE=cpu by default)
-# make test  : set up .venv, then run the unit tests and the notebooks' smoke executions
+# make all       : set up .venv, build the NLI base and the detector where missing, then execute every notebook top to
+#                  bottom in place (VF_PROFILE=cpu by default)
+# make test      : set up .venv, then run the unit tests and the notebooks' smoke executions
+# make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base
+# make detector  : the shipped detector, models/detector (from the NLI base)
 PYTHON ?= python3
 VENV := .venv
-NOTEBOOKS := 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb
+NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb 4_general_detector.ipynb
+NLI_BASE := models/nli_base/model.safetensors
+DETECTOR := models/detector/model.safetensors
 
 # raw data: ../shared/data when it exists; otherwise the loaders use the Hugging Face hub
 SHARED_DATA := $(abspath ../shared/data)
@@ -10,7 +15,14 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export VF_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: all notebooks test clean
+# appends "<step>,<profile>,<seconds>,<finished>" to results/notebook_times.csv
+define timed
+	start=$$(date +%s); $(1) || exit 1; secs=$$(( $$(date +%s) - start )); echo "   $(2) took $$secs s"; \
+	mkdir -p results; [ -f results/notebook_times.csv ] || echo "notebook,profile,seconds,finished" > results/notebook_times.csv; \
+	echo "$(2),$${VF_PROFILE:-cpu},$$secs,$$(date -u +%FT%TZ)" >> results/notebook_times.csv
+endef
+
+.PHONY: all notebooks test clean nli-base detector
 all: notebooks
 
 $(VENV)/installed: requirements.txt
@@ -18,16 +30,20 @@ $(VENV)/installed: requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-notebooks: $(VENV)/installed
+nli-base: $(NLI_BASE)
+$(NLI_BASE): | $(VENV)/installed
+	@echo "== NLI base (profile $${VF_PROFILE:-cpu})"
+	@$(call timed,$(VENV)/bin/python -m experiments.nli_base,nli_base)
+
+detector: $(DETECTOR)
+$(DETECTOR): | $(NLI_BASE)
+	@echo "== detector (profile $${VF_PROFILE:-cpu})"
+	@$(call timed,$(VENV)/bin/python -m experiments.detector,detector)
+
+notebooks: $(VENV)/installed $(NLI_BASE) $(DETECTOR)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb (profile $${VF_PROFILE:-cpu})"; \
-		start=$$(date +%s); \
-		$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-			--ExecutePreprocessor.timeout=-1 $$nb || exit 1; \
-		secs=$$(( $$(date +%s) - start )); \
-		echo "   $$nb took $$secs s"; \
-		mkdir -p results; [ -f results/notebook_times.csv ] || echo "notebook,profile,seconds,finished" > results/notebook_times.csv; \
-		echo "$$nb,$${VF_PROFILE:-cpu},$$secs,$$(date -u +%FT%TZ)" >> results/notebook_times.csv; \
+		$(call timed,$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$nb,$$nb); \
 	done
 
 test: $(VENV)/installed

@@ -7,6 +7,7 @@ the bf16 scores.
 Per evaluation: both ROC AUCs of every set, their difference, both scoring times; and the update each precision would
 have kept. The weights are the same for both readings, so any difference is the scoring's.
 """
+import dataclasses
 import time
 from pathlib import Path
 
@@ -20,8 +21,8 @@ class BothPrecisions(utils.Evaluator):
     """An evaluator that scores in fp32 and in bf16, logs both, and returns the bf16 metrics (what training uses)."""
 
     def __init__(self, evaluator: utils.Evaluator, stage: str, rows: list):
-        super().__init__(evaluator.sets, evaluator.select_metric, bf16=True)
-        self.stage, self.rows, self.fp32 = stage, rows, utils.Evaluator(evaluator.sets, evaluator.select_metric)
+        super().__init__(evaluator.sets, evaluator.select_metric, bf16=True, score_as=evaluator.score_as)
+        self.stage, self.rows, self.fp32 = stage, rows, utils.Evaluator(evaluator.sets, evaluator.select_metric, score_as=evaluator.score_as)
 
     def __call__(self, model) -> dict[str, float]:
         start = time.perf_counter()
@@ -47,12 +48,12 @@ def main():
     cfg, tokenizer, model, fib = common.start_run(args)
     source, splits = common.load_source(cfg.ood_source, cfg)
     rows = []
-    stages = [(source, lambda: utils.train(
-                  model, tokenizer, splits["train"],
-                  BothPrecisions(utils.out_of_domain_evaluator(tokenizer, source, splits, fib, cfg), source, rows),
-                  utils.out_of_domain_config(cfg, source, len(splits["train"])))),
-              ("fib", lambda: utils.train(model, tokenizer, utils.fib_training_pairs(fib, cfg),
-                                          BothPrecisions(utils.fib_evaluator(tokenizer, fib, cfg), "fib", rows), cfg))]
+    def both_precisions(stage: utils.Stage) -> utils.Stage:  # the same stage, its evaluator scoring both ways
+        return dataclasses.replace(stage, evaluator=BothPrecisions(stage.evaluator, stage.name, rows))
+
+    stages = [(source, lambda: utils.run_stage(model, tokenizer, both_precisions(
+                  utils.out_of_domain_stage(tokenizer, source, splits, fib, cfg)))),
+              ("fib", lambda: utils.run_stage(model, tokenizer, both_precisions(utils.fib_stage(tokenizer, fib, cfg))))]
     summary = []
     for stage, run in stages:
         result = run()

@@ -13,11 +13,13 @@ from transformers import DataCollatorWithPadding
 
 import utils
 
+PROFILE = utils.get_config("cpu")  # the optimizer settings the benches train with
+
 
 def run(bf16: bool, batches, steps: int) -> tuple[float, list[float]]:
     utils.seed_everything(0)
     _, model = utils.load_model()
-    optimizer = torch.optim.AdamW(utils.param_groups(model, 0.01), lr=5e-5)
+    optimizer = torch.optim.AdamW(utils.param_groups(model, PROFILE.weight_decay), lr=PROFILE.lr)
     model.train()
     losses, start = [], None
     for step, batch in enumerate(batches[:steps + 1]):

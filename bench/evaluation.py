@@ -1,6 +1,6 @@
 """Evaluation time per training stage on this machine: every evaluation preparing its sets again (select evidence,
 tokenise, sort) and scoring in fp32, as train() did before the Evaluator, against preparing them once per stage
-(utils.Evaluator) and scoring in the precision the profile gives the in-training evaluations (utils.eval_bf16).
+(utils.Evaluator) and scoring in the precision the profile gives the in-training evaluations (utils.eval_bf16_enabled).
 
     .venv/bin/python -m bench.evaluation      # writes results/bench_evaluation.csv
 
@@ -35,16 +35,16 @@ def main():
     cfg = utils.get_config(args.profile)
     tokenizer, model = utils.load_model(cfg.model_name)
     fib, (source, ood) = utils.fib_splits(), utils.load_ood_source(cfg.ood_source)
-    stages = {  # name: (the stage's evaluator, as train() gets it, and its config and training pairs)
-        "fib": (lambda: utils.fib_evaluator(tokenizer, fib, cfg), cfg, len(utils.fib_training_pairs(fib, cfg))),
-        source: (lambda: utils.out_of_domain_evaluator(tokenizer, source, ood, fib, cfg),
-                 utils.out_of_domain_config(cfg, source, len(ood["train"])), len(ood["train"])),
+    stages = {  # name: a function building the stage (its evaluator prepares its sets)
+        "fib": lambda: utils.fib_stage(tokenizer, fib, cfg),
+        source: lambda: utils.out_of_domain_stage(tokenizer, source, ood, fib, cfg),
     }
     rows = []
-    for name, (prepare, stage_cfg, n_pairs) in stages.items():
-        updates = math.ceil(n_pairs / stage_cfg.batch_size / stage_cfg.grad_accum) * stage_cfg.epochs
-        n_evals = 1 + math.ceil(updates / stage_cfg.eval_every)  # update 0, every eval_every, and the last
-        evaluator = prepare()
+    for name, prepare in stages.items():
+        stage = prepare()
+        updates = math.ceil(len(stage.pairs) / stage.cfg.batch_size / stage.cfg.grad_accum) * stage.cfg.epochs
+        n_evals = 1 + math.ceil(updates / stage.cfg.eval_every)  # update 0, every eval_every, and the last
+        evaluator = stage.evaluator
         prepared = evaluator.sets
         prepare_s = seconds(prepare, args.repeats)
         score_s = seconds(lambda: [utils.score_prepared(model, p) for p in prepared.values()], args.repeats)

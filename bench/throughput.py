@@ -25,6 +25,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 import utils
 
+PROFILE = utils.get_config("cpu")  # the optimizer settings the benches train with
+
 BATCH = 16
 WHOLE = dict(max_length=512, evidence_sentences=None)  # the original's inputs: whole documents, 512 tokens
 KINDS = {"ours": {}, "ours_512": WHOLE, "ours_512_pad64": {**WHOLE, "pad_to_multiple_of": 64},
@@ -70,8 +72,8 @@ def trial_trainer(n_pairs: int, grouped: bool) -> dict:
                     padding=False if grouped else "max_length")
     data = datasets.Dataset.from_dict({**enc, "labels": [label_map[int(v)] for v in pairs["label"]]})
     args = TrainingArguments(output_dir="/tmp/vf_bench_trainer", per_device_train_batch_size=BATCH,
-                             gradient_accumulation_steps=1, num_train_epochs=1, learning_rate=5e-5,
-                             weight_decay=0.01, warmup_steps=max(1, round(0.1 * len(pairs) / BATCH)),
+                             gradient_accumulation_steps=1, num_train_epochs=1, learning_rate=PROFILE.lr,
+                             weight_decay=PROFILE.weight_decay, warmup_steps=max(1, round(PROFILE.warmup_ratio * len(pairs) / BATCH)),
                              bf16=utils.bf16_fits(utils.pick_device()), report_to=[],
                              train_sampling_strategy="group_by_length" if grouped else "random",
                              save_strategy="no", eval_strategy="no", logging_strategy="no", disable_tqdm=True,
@@ -110,7 +112,7 @@ def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
     features = utils.tokenize_pairs(tokenizer, training_pairs(BATCH * (steps + 1)), cfg.max_length,
                                     utils.training_label_map(model.config), cfg.evidence_sentences)
     collate = DataCollatorWithPadding(tokenizer)
-    optimizer = torch.optim.AdamW(utils.param_groups(model, 0.01), lr=5e-5)
+    optimizer = torch.optim.AdamW(utils.param_groups(model, PROFILE.weight_decay), lr=PROFILE.lr)
     model.train()
     use_bf16 = utils.cpu_has_fast_bf16()
     padded = real = 0
@@ -170,7 +172,7 @@ def profile_steps(cfg, steps: int = 4) -> pd.DataFrame:
 
 def scoring_speed(cfg, n: int = 256, bf16: bool = False) -> float:
     """Pairs scored per second: evidence selection and tokenising included, then fp32 (reported results) or bf16
-    (the in-training evaluations, utils.eval_bf16)."""
+    (the in-training evaluations, utils.eval_bf16_enabled)."""
     tokenizer, model = utils.load_model()
     pairs = utils.fib_splits()["validation_all"]
 

@@ -65,26 +65,24 @@ def load_source(name: str, cfg: utils.Config) -> tuple[str, dict]:
     return source, utils.limit_documents(splits, cfg.max_docs)
 
 
+def timed_stage(model, tokenizer, stage: utils.Stage) -> tuple[utils.TrainResult, dict]:
+    """Run a stage (utils.run_stage); returns its result and a timing row."""
+    start = time.time()
+    result = utils.run_stage(model, tokenizer, stage)
+    return result, timing_row(stage.name, result, time.time() - start)
+
+
 def out_of_domain_stage(model, tokenizer, ood: tuple[str, dict], fib: dict, cfg: utils.Config,
                         shuffled: bool = False) -> tuple[utils.TrainResult, dict]:
     """Pre-finetune on `ood` = (source, splits) from load_source (its training labels permuted when `shuffled`, a
     control); returns the stage's result and a timing row."""
     source, splits = ood
-    if shuffled:  # validation keeps its real labels, so selection works as in the real stage
-        splits = {**splits, "train": utils.shuffle_labels(splits["train"], cfg.seed)}
-    print(f"== stage {source}{' (labels shuffled)' if shuffled else ''}: {len(splits['train'])} pairs x "
-          f"{cfg.ood_epochs} epochs")
-    start = time.time()
-    result = utils.finetune_out_of_domain(model, tokenizer, source, splits, fib, cfg)
-    return result, timing_row(source, result, time.time() - start)
+    return timed_stage(model, tokenizer, utils.out_of_domain_stage(tokenizer, source, splits, fib, cfg, shuffled))
 
 
-def fib_stage(model, tokenizer, fib: dict, cfg: utils.Config) -> tuple[utils.TrainResult, dict]:
-    """The FIB stage; returns its result and a timing row."""
-    print("== stage fib")
-    start = time.time()
-    result = utils.finetune_fib(model, tokenizer, fib, cfg)
-    return result, timing_row("fib", result, time.time() - start)
+def fib_stage(model, tokenizer, fib: dict, cfg: utils.Config, alone: bool = False) -> tuple[utils.TrainResult, dict]:
+    """The FIB stage (`alone`: fib_only, trained to convergence); returns its result and a timing row."""
+    return timed_stage(model, tokenizer, utils.fib_stage(tokenizer, fib, cfg, alone))
 
 
 def timing_row(stage: str, result: utils.TrainResult, seconds: float) -> dict:

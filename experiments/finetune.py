@@ -17,12 +17,12 @@ def main():
     parser.add_argument("--out", required=True, help="folder for the trained model")
     parser.add_argument("--stage", choices=sorted(utils.OOD_SOURCES), help="out-of-domain stage first, e.g. usb")
     args = parser.parse_args()
-    rank, world = utils.distributed_world()
+    rank, world = utils.join_process_group()
     start = time.time()
     cfg, tokenizer, model, fib = common.start_run(args)
     if args.stage:
         common.out_of_domain_stage(model, tokenizer, common.load_source(args.stage, cfg), fib, cfg)
-    result, _ = common.fib_stage(model, tokenizer, fib, cfg)
+    result, _ = common.fib_stage(model, tokenizer, fib, cfg, alone=not args.stage)
     if rank != 0:
         return
     utils.save_model(model, tokenizer, args.out, cfg, result.history)

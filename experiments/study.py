@@ -10,6 +10,7 @@ notebooks do for seed 0; runs already there are skipped, so an interrupted study
 The summary (summary.csv, document-bootstrap 95% intervals), each seed's own numbers (per_seed.csv), both as
 summary.md, the stages' timings (timings.csv) and the comparison figure are written beside scores.csv.
 """
+import dataclasses
 import time
 from pathlib import Path
 
@@ -20,17 +21,24 @@ import utils
 from experiments import common
 
 
+BEFORE_NLI = "minilm_"  # a condition run from the packaged MiniLM, without the NLI stage: the before
+
+
 def conditions(source: str) -> tuple[list[str], list[tuple[str, str]]]:
     """The conditions to train, and the lifts (a - b) to report. shuffled_<source>_then_fib is the control: the same
-    stage with its training labels permuted, so a lift it shares comes from the extra updates, not the labels."""
+    stage with its training labels permuted, so a lift it shares comes from the extra updates, not the labels.
+    fib_only is trained to convergence (Config.fib_only_epochs, patience); minilm_* start without the NLI base."""
     then, only, shuffled = f"{source}_then_fib", f"{source}_only", f"shuffled_{source}_then_fib"
-    lifts = [(then, "fib_only"), (then, shuffled), (shuffled, "fib_only"), (only, "zero_shot"),
-             (only, shuffled.replace("_then_fib", "_only")), ("fib_only", "zero_shot")]
-    return ["zero_shot", "fib_only", then, shuffled], lifts
+    lifts = [(then, "fib_only"), (shuffled, "fib_only"), (then, shuffled), (only, "zero_shot"),
+             (only, shuffled.replace("_then_fib", "_only")), ("fib_only", "zero_shot"),
+             ("fib_only", f"{BEFORE_NLI}fib_only"), (then, f"{BEFORE_NLI}{then}")]
+    return ["zero_shot", "fib_only", then, shuffled, f"{BEFORE_NLI}fib_only", f"{BEFORE_NLI}{then}"], lifts
 
 
 def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict]) -> list[dict]:
     """Train one condition from the seed's fresh model and evaluate FIB validation and test; returns timing rows."""
+    if condition.startswith(BEFORE_NLI):
+        cfg = dataclasses.replace(cfg, model_name=utils.PACKAGED_MINILM)
     utils.seed_everything(cfg.seed)
     tokenizer, model = utils.load_model(cfg.model_name)
     names = ["validation", "validation_all", "test", "test_all"]
@@ -44,7 +52,8 @@ def run(condition: str, cfg: utils.Config, fib: dict, ood: tuple[str, dict]) -> 
         utils.evaluate_condition(model, tokenizer, splits, cfg, condition.replace("_then_fib", "_only"), source,
                                  time.time() - start)
     if condition != "zero_shot":
-        timings.append(common.fib_stage(model, tokenizer, fib, cfg)[1])
+        alone = condition.removeprefix(BEFORE_NLI) == "fib_only"
+        timings.append(common.fib_stage(model, tokenizer, fib, cfg, alone=alone)[1])
     result = utils.evaluate_condition(model, tokenizer, splits, cfg, condition, ood_source, time.time() - start)
     print(result.table.loc[["validation", "test", "test_all"], utils.SUMMARY_COLUMNS].round(3).to_string())
     return [dict(condition=condition, seed=cfg.seed, run_id=result.run_id, **t) for t in timings]
@@ -73,29 +82,31 @@ def seed_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     return float(values.mean()), float(low), float(high)
 
 
-def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.ndarray]], title: str,
+def plot_study(full: pd.DataFrame, balanced_pair_ids, by_seed: dict[str, dict[int, np.ndarray]], title: str,
                results_dir: Path):
-    """Top: ROC curves (one line per seed) and each seed's ROC AUC; bottom: each condition's per-class histograms as
-    shares of the class, seeds pooled; all on the 1:1 test pairs."""
+    """Top: the mean ROC curve per condition, and each seed's ROC AUC with the same seed joined across conditions;
+    bottom: each condition's per-class histograms as shares of the class, seeds pooled; all on the 1:1 test pairs."""
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_auc_score, roc_curve
     balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
     y = (full["label"] == utils.INCONSISTENT).to_numpy()[balanced]
     fig = plt.figure(figsize=(10, 7.5))
-    grid = fig.add_gridspec(2, len(runs))
-    half = max(1, len(runs) // 2)
+    grid = fig.add_gridspec(2, len(by_seed))
+    half = max(1, len(by_seed) // 2)
     ax_roc, ax_auc = fig.add_subplot(grid[0, :half]), fig.add_subplot(grid[0, half:])
-    for k, (condition, ps) in enumerate(runs.items()):
-        color = utils.CONDITION_COLORS[k % len(utils.CONDITION_COLORS)]
-        aucs = []
-        for i, p in enumerate(ps):
-            fpr, tpr, _ = roc_curve(y, p[balanced])
-            ax_roc.plot(fpr, tpr, color=color, alpha=0.7, lw=1.2, label=condition if i == 0 else None)
-            aucs.append(roc_auc_score(y, p[balanced]))
-        ax_auc.scatter(np.full(len(aucs), k), aucs, color=color, alpha=0.7)
-        ax_auc.plot([k - 0.3, k + 0.3], [np.mean(aucs)] * 2, color="black", lw=2)
+    grid_fpr = np.linspace(0, 1, 101)
+    aucs = {c: {s: roc_auc_score(y, p[balanced]) for s, p in ps.items()} for c, ps in by_seed.items()}
+    for seed in sorted({s for ps in by_seed.values() for s in ps}):  # one grey line per seed, across conditions
+        xs = [k for k, c in enumerate(by_seed) if seed in aucs[c]]
+        ax_auc.plot(xs, [aucs[c][seed] for c in by_seed if seed in aucs[c]], color="lightgrey", lw=0.8, zorder=1)
+    for k, (condition, ps) in enumerate(by_seed.items()):
+        color = utils.condition_color(condition, k)
+        tprs = [np.interp(grid_fpr, *roc_curve(y, p[balanced])[:2]) for p in ps.values()]
+        ax_roc.plot(grid_fpr, np.mean(tprs, axis=0), color=color, lw=1.8, label=condition)
+        ax_auc.scatter(np.full(len(ps), k), list(aucs[condition].values()), color=color, zorder=2)
+        ax_auc.plot([k - 0.3, k + 0.3], [np.mean(list(aucs[condition].values()))] * 2, color="black", lw=2)
         ax = fig.add_subplot(grid[1, k], sharey=None if k == 0 else fig.axes[2])
-        pooled, labels = np.concatenate([p[balanced] for p in ps]), np.tile(y, len(ps))
+        pooled, labels = np.concatenate([p[balanced] for p in ps.values()]), np.tile(y, len(ps))
         for mask, name in ((~labels, "consistent"), (labels, "inconsistent")):
             ax.hist(pooled[mask], bins=utils.HIST_BINS, weights=np.full(mask.sum(), 1 / mask.sum()), alpha=0.6,
                     color=utils.CLASS_COLORS[name], label=name)
@@ -104,15 +115,14 @@ def plot_study(full: pd.DataFrame, balanced_pair_ids, runs: dict[str, list[np.nd
         ax.tick_params(labelsize=8)
         if k == 0:
             ax.set_ylabel("share of the class", fontsize=9)
-            ax.legend(fontsize=8)
         else:
             ax.tick_params(labelleft=False)
-    ax_roc.plot([0, 1], [0, 1], ls="--", color="grey")
-    ax_roc.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC, one line per seed")
-    ax_roc.legend(fontsize=8, loc="lower right")
-    ax_auc.set_xticks(range(len(runs)), list(runs), rotation=20, ha="right", fontsize=8)
+        if k == len(by_seed) - 1:
+            ax.legend(fontsize=8, loc="upper center")
+    utils.finish_roc_axes(ax_roc, "ROC, mean over seeds")
+    ax_auc.set_xticks(range(len(by_seed)), list(by_seed), rotation=20, ha="right", fontsize=8)
     ax_auc.axhline(0.5, ls="--", color="grey")
-    ax_auc.set(ylabel="ROC AUC", title="ROC AUC per seed (bar: mean)", ylim=(0.4, 1.0))
+    ax_auc.set(ylabel="ROC AUC", title="ROC AUC per seed (grey: one seed; bar: mean)", ylim=(0.4, 1.0))
     return utils.save_figure(fig, title, results_dir)
 
 
@@ -123,7 +133,8 @@ def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resa
     latest_run = scores.groupby(["condition", "seed"])["run_id"].transform("last")
     scores = scores[scores["run_id"] == latest_run]
     trained, lifts = conditions(source)
-    order = ["zero_shot", "fib_only", f"{source}_only", f"shuffled_{source}_only", *trained[2:]]
+    order = ["zero_shot", "fib_only", f"{source}_only", f"shuffled_{source}_only", *trained[2:],
+             f"{BEFORE_NLI}{source}_only"]
     by_seed = {c: {int(seed): group.set_index("pair_id")["p"].loc[full["pair_id"]].to_numpy()
                    for seed, group in scores[scores["condition"] == c].groupby("seed")} for c in order}
     by_seed = {c: ps for c, ps in by_seed.items() if ps}
@@ -131,7 +142,7 @@ def summarize(fib: dict, scores: pd.DataFrame, source: str, folder: Path, n_resa
     lifts = [(a, b) for a, b in lifts if a in runs and b in runs]
     table = utils.bootstrap_study(full, fib["test"]["pair_id"], runs, lifts, n_resamples, progress=True)
     per_seed = per_seed_metrics(full, fib["test"]["pair_id"], by_seed, lifts)
-    plot_study(full, fib["test"]["pair_id"], runs, f"FIB test (1:1), {source} study ({folder.name} profile)",
+    plot_study(full, fib["test"]["pair_id"], by_seed, f"FIB test (1:1), {source} study ({folder.name} profile)",
                      folder)
     return table, per_seed
 

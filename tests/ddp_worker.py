@@ -16,7 +16,7 @@ utils.seed_everything(cfg.seed)
 tokenizer, model = utils.load_model(model_dir)
 pairs = pd.read_json(pairs_path, orient="records", lines=True)
 history = utils.train(model, tokenizer, pairs, {"validation": pairs}, cfg, checkpoint_dir=out_dir / "ckpt").history
-rank, world = utils.distributed_world()
+rank, world = utils.join_process_group()
 if rank == 0:
     history.to_csv(out_dir / "history.csv", index=False)
     (out_dir / "world.txt").write_text(str(world))

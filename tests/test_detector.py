@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import utils
+import vf.detector
 from conftest import synthetic_pairs, tiny_bert
 
 SENTENCES = [f"Sentence number {w} talks about the {w} river." for w in
@@ -50,25 +51,47 @@ def test_a_sentence_longer_than_the_window_is_its_own_window(tokenizer):
     assert windows == ["Short one.", long.strip(), "Short two."]
 
 
+def fake_predict(model, tokenizer, df, *args, **kwargs):
+    """Window scores from the text: 0.9 where the premise names 'one' or 'two', else 0.2; 0.7 for a claim with 'moon'."""
+    return np.array([0.7 if "moon" in h else 0.9 if "one" in p or "two" in p else 0.2
+                     for p, h in zip(df["premise"], df["hypothesis"])])
+
+
 def test_chunked_score_is_the_lowest_window_score(detector, monkeypatch):
-    # fake window scores: the pair's score is its best-supported (lowest P(inconsistent)) window
-    def fake_predict(model, tokenizer, df, *args, **kwargs):
-        return np.array([0.9 if "one" in p or "two" in p else 0.2 for p in df["premise"]])
-    monkeypatch.setattr(utils, "predict_proba", fake_predict)
-    p = detector.score([DOCUMENT, "Sentence number one talks about the one river."], ["The river.", "The river."])
+    monkeypatch.setattr(vf.detector, "predict_proba", fake_predict)
+    chunked = detector.with_reading(mode="chunk", claims=False)
+    p = chunked.score([DOCUMENT, "Sentence number one talks about the one river."], ["The river.", "The river."])
     assert p.tolist() == [0.2, 0.9]  # a later window supports the first; the short document has one window
-    assert detector.score([DOCUMENT], ["The river."], aggregate="mean")[0] == pytest.approx(
-        np.mean([0.9 if "one" in w or "two" in w else 0.2
-                 for w in utils.document_windows(DOCUMENT, "The river.", detector.tokenizer, 48)]))
 
 
-def test_chunking_equals_plain_scoring_when_documents_fit(detector):
+def test_a_summary_is_as_unsupported_as_its_least_supported_sentence(detector, monkeypatch):
+    monkeypatch.setattr(vf.detector, "predict_proba", fake_predict)
+    claims = detector.with_reading(mode="chunk", claims=True, aggregate="max")
+    summary = "The river is long. The moon is green."
+    per_sentence = claims.score_claims([DOCUMENT], [summary])
+    assert per_sentence["claim"].tolist() == ["The river is long.", "The moon is green."]
+    assert per_sentence["p_inconsistent"].tolist() == [0.2, 0.7]
+    assert claims.score([DOCUMENT], [summary]).tolist() == [0.7]
+    assert claims.with_reading(aggregate="mean").score([DOCUMENT], [summary])[0] == pytest.approx(0.45)
+    assert len(claims.with_reading(claims=False).score_claims([DOCUMENT], [summary])) == 1  # the whole summary
+
+
+def test_a_reading_is_checked_when_it_is_made(detector):
+    for bad, message in ((dict(aggregate="median"), "aggregate must be one of"), (dict(mode="split"), "mode must"),
+                         (dict(mode="evidence", evidence_sentences=None), "needs evidence_sentences"),
+                         (dict(max_length=8), "too small"), (dict(score_as="logits"), "score_as must")):
+        with pytest.raises(utils.ConfigError, match=message):
+            utils.Reading(**bad)
+        with pytest.raises(utils.ConfigError, match=message):
+            detector.with_reading(**bad)
+
+
+def test_claims_and_truncation_equal_plain_scoring_for_one_sentence_summaries(detector):
     pairs = synthetic_pairs(6, seed=3)
-    chunked = detector.score(pairs["premise"], pairs["hypothesis"])
     plain = utils.predict_proba(detector.model, detector.tokenizer, pairs, max_length=48)
-    np.testing.assert_allclose(chunked, plain, rtol=1e-6)
-    truncating = utils.HallucinationDetector(detector.model, detector.tokenizer, 48, long_documents="truncate")
-    np.testing.assert_allclose(truncating.score(pairs["premise"], pairs["hypothesis"]), plain, rtol=1e-6)
+    for reading in (dict(mode="chunk"), dict(mode="truncate"), dict(mode="chunk", claims=True)):
+        scored = detector.with_reading(**reading).score(pairs["premise"], pairs["hypothesis"])
+        np.testing.assert_allclose(scored, plain, rtol=1e-6)
 
 
 def test_inputs_are_validated(detector):
@@ -78,8 +101,26 @@ def test_inputs_are_validated(detector):
         detector.score(["a.", "b."], ["c.", "  "])
     with pytest.raises(ValueError, match="document 0 is empty or not a string"):
         detector.score([None], ["c."])
-    with pytest.raises(ValueError, match="long_documents"):
-        utils.HallucinationDetector(detector.model, detector.tokenizer, long_documents="split")
+
+
+def test_a_mistyped_local_path_fails_at_once(tmp_path):
+    import time
+    start = time.time()
+    with pytest.raises(utils.ConfigError, match="does not exist"):
+        utils.HallucinationDetector.from_pretrained(tmp_path / "nope")
+    with pytest.raises(utils.ConfigError, match="does not exist"):
+        utils.load_model("tests/no_such_model")  # tests/ exists: a local path, not a hub id
+    assert time.time() - start < 5
+
+
+def test_the_reading_is_saved_with_the_model_and_loaded_back(detector, tmp_path):
+    folder = tmp_path / "saved"
+    detector.model.save_pretrained(folder)
+    detector.tokenizer.save_pretrained(folder)
+    utils.Reading(max_length=48, claims=True, aggregate="mean", mode="chunk").save(folder)
+    loaded = utils.HallucinationDetector.from_pretrained(folder)
+    assert loaded.reading == utils.Reading(max_length=48, claims=True, aggregate="mean", mode="chunk")
+    assert utils.HallucinationDetector.from_pretrained(folder, aggregate="max").reading.aggregate == "max"
 
 
 def test_saved_model_loads_in_a_transformers_pipeline(detector, tmp_path):
@@ -95,17 +136,18 @@ def test_saved_model_loads_in_a_transformers_pipeline(detector, tmp_path):
     assert p == pytest.approx(scores["contradiction"] / (scores["contradiction"] + scores["entailment"]), rel=1e-4)
 
 
-def test_long_document_comparison_reports_each_mode_and_the_lift(detector):
+def test_reading_comparison_reports_each_reading_and_the_lift(detector):
     pairs = synthetic_pairs(6, seed=4).assign(pair_id=range(12))
-    table = utils.compare_long_document_modes(detector, pairs, pairs["pair_id"], ("truncate", "chunk"), 20)
+    table = utils.compare_readings(detector, pairs, pairs["pair_id"], {"truncate": dict(mode="truncate"),
+                                                                       "chunk": dict(mode="chunk")}, 20)
     assert set(table["condition"]) == {"truncate", "chunk", "chunk - truncate"}
-    # these documents fit in one window, so both modes score alike and the lift is exactly 0
+    # these documents fit in one window, so both readings score alike and the lift is exactly 0
     lift = table[table["condition"] == "chunk - truncate"]
     assert np.allclose(lift[["estimate", "ci_low", "ci_high"]].to_numpy(), 0.0, atol=1e-6)
-    assert (table.loc[table["condition"] != "chunk - truncate", "seconds_per_pair"] > 0).all()
+    assert (table.loc[table["condition"] != "chunk - truncate", "ms_per_pair"].astype(float) > 0).all()
+    assert (lift["ms_per_pair"] == "").all()
 
 
-def test_default_reading_is_evidence_for_an_evidence_trained_model_else_chunk(detector):
-    assert utils.HallucinationDetector(detector.model, detector.tokenizer, 48, evidence_sentences=3).long_documents \
-        == "evidence"
-    assert utils.HallucinationDetector(detector.model, detector.tokenizer, 48).long_documents == "chunk"
+def test_the_default_reading_is_the_one_the_model_was_trained_with(detector):
+    assert detector.reading == utils.Reading(max_length=48, mode="truncate", evidence_sentences=None, claims=False,
+                                             batch_size=utils.Config().eval_batch_size)

@@ -17,7 +17,7 @@ TEXT = st.lists(SENTENCE, min_size=1, max_size=40).map(" ".join)  # from one emp
 @pytest.fixture(scope="module")
 def detector(tmp_path_factory):
     tokenizer, model = utils.load_model(tiny_bert(tmp_path_factory.mktemp("tiny")))
-    return utils.HallucinationDetector(model, tokenizer, max_length=48, long_documents="truncate")
+    return utils.HallucinationDetector(model, tokenizer, utils.Reading(max_length=48, mode="truncate", batch_size=4))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -28,8 +28,9 @@ def test_scoring_never_raises_and_gives_one_probability_per_pair(detector, pairs
         with pytest.raises(ValueError, match="is empty or not a string"):
             detector.score(documents, summaries)
         return
-    p = detector.score(documents, summaries, batch_size=4)
-    assert p.shape == (len(pairs),) and np.all((p >= 0) & (p <= 1))
+    for reading in ({}, dict(claims=True), dict(mode="evidence", claims=True), dict(mode="chunk", claims=True)):
+        p = detector.with_reading(**reading).score(documents, summaries)
+        assert p.shape == (len(pairs),) and np.all((p >= 0) & (p <= 1))
     for k in (None, 2):  # evidence selection as well
         q = utils.predict_proba(detector.model, detector.tokenizer, pd.DataFrame(
             {"premise": documents, "hypothesis": summaries}), 48, 4, False, k)
@@ -70,3 +71,25 @@ def test_training_on_summaries_longer_than_the_window_runs(tmp_path):
                            select_metric="validation/roc_auc")
     result = utils.train(model, tokenizer, pairs, {"validation": pairs}, cfg)
     assert result.history["update"].iloc[-1] == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=TEXT)
+def test_sentence_splitting_loses_no_text_and_gives_no_empty_sentence(text):
+    sentences = utils.split_sentences(text)
+    assert all(s.strip() == s and s for s in sentences)
+    assert " ".join(" ".join(sentences).split()) == " ".join(text.split())
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Mr. Smith went to Washington. He arrived at 3.5 p.m. on Monday.",
+     ["Mr. Smith went to Washington.", "He arrived at 3.5 p.m. on Monday."]),
+    ('He said "It is over." Then he left.', ['He said "It is over."', "Then he left."]),
+    ("The U.S. Senate voted 52-48. It passed.", ["The U.S. Senate voted 52-48.", "It passed."]),
+    ("Sales rose 3.5% to $1.2 billion. 2020 was worse.", ["Sales rose 3.5% to $1.2 billion.", "2020 was worse."]),
+    ("J. K. Rowling wrote it.\nA new line", ["J. K. Rowling wrote it.", "A new line"]),
+    ("the cat sat .\nthe dog ran .", ["the cat sat .", "the dog ran ."]),  # FIB CNN/DM: one sentence a line
+    ("No full stop at all", ["No full stop at all"]),
+])
+def test_sentence_splitting_handles_quotes_abbreviations_and_numbers(text, expected):
+    assert utils.split_sentences(text) == expected

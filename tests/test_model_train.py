@@ -6,6 +6,7 @@ import torch
 from transformers import BertConfig
 
 import utils
+import vf.device
 from conftest import CROSS_ENCODER_ORDER, MNLI_ORDER, small_config, synthetic_pairs, tiny_bart, tiny_bert
 
 
@@ -45,12 +46,12 @@ def test_bf16_scoring_keeps_fp32_logits_and_the_ranking(tmp_path):
 
 
 def test_in_training_scoring_precision_follows_the_config(monkeypatch):
-    monkeypatch.setattr(utils, "pick_device", lambda: torch.device("cpu"))
+    monkeypatch.setattr(vf.device, "pick_device", lambda: torch.device("cpu"))
     for fast in (True, False):
-        monkeypatch.setattr(utils, "cpu_has_fast_bf16", lambda: fast)
-        assert utils.eval_bf16(utils.get_config("cpu")) is fast
-        assert utils.eval_bf16(utils.get_config("cpu", bf16=not fast)) is (not fast)  # as training, when set
-        assert utils.eval_bf16(utils.get_config("cpu", bf16=True, eval_bf16=False)) is False
+        monkeypatch.setattr(vf.device, "cpu_has_fast_bf16", lambda: fast)
+        assert utils.eval_bf16_enabled(utils.get_config("cpu")) is fast
+        assert utils.eval_bf16_enabled(utils.get_config("cpu", bf16=not fast)) is (not fast)  # as training, when set
+        assert utils.eval_bf16_enabled(utils.get_config("cpu", bf16=True, eval_bf16=False)) is False
 
 
 def test_a_model_without_a_logits_layer_is_refused_for_bf16_scoring():
@@ -126,8 +127,9 @@ def test_class_weights_balance_the_classes_present():
 
 
 def test_training_label_map_includes_neutral_only_when_the_model_has_it():
-    assert utils.training_label_map(BertConfig(id2label=CROSS_ENCODER_ORDER)) == {2: 1, 0: 0, 1: 2}
-    assert utils.training_label_map(BertConfig(id2label={0: "contradiction", 1: "entailment"})) == {2: 1, 0: 0}
+    # NOT_ENTAILED (a binary NLI set's label) goes past the head's classes, where the loss sums neutral and contradiction
+    assert utils.training_label_map(BertConfig(id2label=CROSS_ENCODER_ORDER)) == {2: 1, 0: 0, 1: 2, 3: 3}
+    assert utils.training_label_map(BertConfig(id2label={0: "contradiction", 1: "entailment"})) == {2: 1, 0: 0, 3: 2}
 
 
 def test_three_way_data_on_a_two_label_model_is_refused(tmp_path):

@@ -1,5 +1,6 @@
 """Profiles and their step arithmetic, the scripts' --set parsing, the out-of-domain source's fallback, guardrail
 thresholds, deterministic subsets, and run ids in results/."""
+import dataclasses
 import math
 import os
 import subprocess
@@ -24,18 +25,30 @@ def test_the_default_profile_follows_the_hardware(monkeypatch, cuda, expected):
     assert utils.get_config().profile == "original"
 
 
-@pytest.mark.parametrize("profile, updates_per_epoch, fib_updates, usb_updates", [
-    ("original", 11, 110, 79),  # 700 pairs / (16 x 4); USB 5,050 / 64 = 79 per epoch, 1 epoch
-    ("cpu", 44, 352, 948),      # 700 / 16 = 44 x 8 epochs; USB 316 x 3 epochs
-    ("gpu", 44, 352, 948),      # the same stages
+@pytest.mark.parametrize("profile, updates_per_epoch, fib_updates, usb_updates, usb_eval_every", [
+    ("original", 11, 110, 790, 40),  # 700 pairs / (16 x 4) x 10 epochs; USB 5,050 / 64 = 79 x 10, evaluated every 40
+    ("cpu", 44, 352, 632, 158),      # 700 / 16 = 44 x 8 epochs; USB 316 x 2 epochs, 4 evaluations
+    ("gpu", 44, 352, 948, 237),      # the same FIB stage; USB 3 epochs
 ])
-def test_each_profiles_step_arithmetic(profile, updates_per_epoch, fib_updates, usb_updates):
+def test_each_profiles_step_arithmetic(profile, updates_per_epoch, fib_updates, usb_updates, usb_eval_every):
     cfg = utils.get_config(profile)
     assert math.ceil(math.ceil(700 / cfg.batch_size) / cfg.grad_accum) == updates_per_epoch
     assert updates_per_epoch * cfg.epochs == fib_updates
     stage = utils.out_of_domain_config(cfg, "usb", 5050)
     assert math.ceil(math.ceil(5050 / stage.batch_size) / stage.grad_accum) * stage.epochs == usb_updates
-    assert stage.select_metric == "usb_validation/roc_auc" and stage.eval_every == math.ceil(usb_updates / 4)
+    assert stage.select_metric == "usb_validation/roc_auc" and stage.eval_every == usb_eval_every
+
+
+def test_the_original_profile_has_the_originals_settings():
+    cfg = utils.get_config("original")
+    assert (cfg.max_length, cfg.evidence_sentences, cfg.batch_size * cfg.grad_accum) == (512, None, 64)
+    assert (cfg.epochs, cfg.eval_every, cfg.ood_epochs, cfg.ood_eval_every, cfg.patience) == (10, 20, 10, 40, None)
+
+
+def test_profiles_cannot_be_changed_by_accident():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        utils.PROFILES["cpu"].epochs = 1
+    assert utils.get_config("cpu") == utils.Config()  # the defaults are the cpu profile
 
 
 def test_set_parses_literals_and_plain_words_and_refuses_a_change_of_type():
@@ -61,7 +74,7 @@ def test_scripts_run_as_modules_without_path_tricks():
 
 def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):
     (data_root / "summedits").mkdir()
-    assert "no usb/ folder" in utils.usb_absence()
+    assert "no usb/ folder" in utils.find_or_fetch_usb()
     (data_root / "usb").mkdir()  # present but without its files: an error, not a silent change of experiment
     with pytest.raises(utils.DataError, match="USB train file"):
         utils.load_ood_source("auto")
@@ -70,7 +83,7 @@ def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):
 
 
 def test_the_real_usb_is_found(real_data):
-    assert utils.usb_absence() is None
+    assert utils.find_or_fetch_usb() is None
     source, splits = utils.load_ood_source("auto")
     assert source == "usb" and (len(splits["train"]), len(splits["validation"])) == (5050, 2668)
 
@@ -104,9 +117,9 @@ def test_an_evaluator_refuses_test_sets():
 def test_run_ids_and_config_hashes_tell_runs_and_settings_apart(tmp_path):
     cfg = utils.get_config("cpu", results_dir=str(tmp_path))
     assert utils.config_hash(cfg) == utils.config_hash(utils.get_config("cpu", seed=3))
-    assert utils.config_hash(cfg) != utils.config_hash(utils.get_config("cpu", ood_epochs=2))
+    assert utils.config_hash(cfg) != utils.config_hash(utils.get_config("cpu", ood_epochs=5))
     table = pd.DataFrame({"n_pairs": [4], "n_inconsistent": [2], "roc_auc": [0.5]}, index=["test"])
     first = utils.append_metrics(table, cfg, "fib_only")
     second = utils.append_metrics(table.assign(roc_auc=0.9), cfg, "fib_only", run_id=first + "-b")
     assert utils.latest_run(cfg, "fib_only")["roc_auc"].tolist() == [0.9] and second == first + "-b"
-    assert utils.latest_run(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=2), "fib_only").empty
+    assert utils.latest_run(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=5), "fib_only").empty

@@ -1,0 +1,133 @@
+"""The NLI sets and the general detector's data: exact counts from the real files, label mapping, splits by
+premise, the binary loss, the shortcut set, CNN/DM's sentences, thresholds and the per-source table."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import utils
+from conftest import synthetic_pairs
+
+# ---------------------------------------------------------------- the NLI sets on the real files
+
+
+@pytest.fixture(scope="module")
+def nli():
+    from conftest import SHARED_DATA
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    import os
+    os.environ.setdefault("VF_DATA_DIR", str(SHARED_DATA))
+    return utils.load_nli()
+
+
+def test_nli_counts_and_label_mapping(nli):
+    # 74,053 rows; 384 exact repeats and the 51 copies of pairs labelled two ways dropped (and counted)
+    assert len(nli) == 73646
+    counts = nli.groupby(["source", "label"]).size()
+    assert counts[("snli", utils.NEUTRAL)] == 6454 and counts[("anli", utils.INCONSISTENT)] == 2124
+    assert set(nli.loc[nli["source"] == "mnli", "label"]) == {utils.CONSISTENT, utils.NOT_ENTAILED}
+    assert set(nli.loc[nli["source"] == "mctest_nli", "label"]) == {utils.CONSISTENT, utils.NOT_ENTAILED}
+    assert not nli.duplicated(["source", "premise", "hypothesis"]).any()
+
+
+def test_nli_validation_is_held_out_by_premise(nli):
+    splits = utils.nli_splits(nli)
+    assert {k: len(v) for k, v in splits.items()} == {"train": 70752, "validation": 2894}
+    assert not set(splits["train"]["premise"]) & set(splits["validation"]["premise"])
+    assert set(splits["validation"]["source"]) == set(utils.NLI_SETS)  # every set is represented
+
+
+def test_nli_training_pairs_cap_each_set_and_keep_only_the_configured_sets(nli):
+    splits = utils.nli_splits(nli)
+    cfg = utils.get_config("cpu", nli_sets=("rte", "anli"), nli_max_pairs_per_set=1000)
+    pairs = utils.nli_training_pairs(splits, cfg)
+    assert pairs.groupby("source").size().to_dict() == {"anli": 1000, "rte": 1000}
+    with pytest.raises(utils.ConfigError, match="unknown set 'multinli'"):
+        utils.nli_training_pairs(splits, utils.get_config("cpu", nli_sets=("multinli",)))
+
+
+def test_a_label_that_contradicts_label_orig_names_file_and_line(data_root):
+    folder = data_root / "nli" / "rte"
+    folder.mkdir(parents=True)
+    rows = [dict(premise="A cat sat.", hypothesis="A cat sat.", label=0, label_orig="entailment"),
+            dict(premise="A cat sat.", hypothesis="A dog ran.", label=0, label_orig="not_entailment")]
+    (folder / "dev.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with pytest.raises(utils.DataError, match=r"dev.jsonl:2: label 0 contradicts label_orig 'not_entailment'"):
+        utils.load_nli(("rte",))
+
+
+# ---------------------------------------------------------------- the loss for binary and 3-way labels
+
+
+def test_a_binary_not_entailed_label_scores_neutral_plus_contradiction():
+    logits = torch.tensor([[1.0, 0.5, -1.0], [0.2, 0.3, 2.0]])  # (contradiction, neutral, entailment)
+    p = torch.softmax(logits, dim=-1)
+    labels = torch.tensor([3, 2])  # NOT_ENTAILED -> id 3 (past the head), then entailment
+    loss = utils.pair_loss(logits, labels, not_entailed=[0, 1])
+    expected = -(torch.log(p[0, 0] + p[0, 1]) + torch.log(p[1, 2])) / 2
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    plain = torch.tensor([0, 2])  # without the merged label: ordinary cross-entropy
+    assert utils.pair_loss(logits, plain).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, plain).item())
+
+
+# ---------------------------------------------------------------- the detector's data
+
+
+def test_cnn_dm_summaries_become_one_sentence_a_line(real_data):
+    cnn = utils.load_fib_cnn_dm()
+    assert len(cnn) == 547 and (cnn["label"] == utils.CONSISTENT).sum() == 96
+    assert not cnn["hypothesis"].str.contains("<t>").any()
+    sentences = cnn["hypothesis"].map(lambda s: len(utils.split_sentences(s)))
+    assert sentences.min() >= 1 and sentences.median() >= 3
+
+
+def test_the_shortcut_set_has_the_held_out_documents_with_a_model_summary(real_data):
+    fib = utils.fib_splits()
+    frame = utils.shortcut_frame(fib)
+    assert frame["kind"].value_counts().to_dict() == {"inconsistent": 273, "model_consistent": 106, "reference": 56}
+    assert frame["doc_id"].nunique() == 56
+    held_out = set(fib["validation_all"]["doc_id"]) | set(fib["test_all"]["doc_id"])
+    assert set(frame["doc_id"]) <= held_out  # never a training document
+
+
+def test_the_detector_mix_uses_training_documents_only(real_data):
+    fib = utils.fib_splits()
+    usb = {"train": synthetic_pairs(2, seed=1).assign(doc_id="usb")}
+    nli = {"train": synthetic_pairs(2, seed=2).assign(source="rte", doc_id="nli")}
+    mix = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4))
+    fib_rows = mix[mix["source"].str.startswith("fib")]
+    assert set(fib_rows["doc_id"]) <= set(fib["train"]["doc_id"])
+    assert (mix.loc[mix["source"] == "fib_model_consistent", "label"] == utils.CONSISTENT).all()
+    assert not mix.duplicated(["premise", "hypothesis"]).any()
+
+
+def test_style_auc_by_hand():
+    frame = pd.DataFrame({"kind": ["reference", "reference", "model_consistent", "model_consistent", "inconsistent"],
+                          "doc_id": ["a", "b", "a", "b", "a"]})
+    row = utils.shortcut_row(frame, np.array([0.1, 0.4, 0.3, 0.5, 0.9]), "m")
+    # model summaries (0.3, 0.5) against references (0.1, 0.4): 3 of 4 comparisons won
+    assert row["style_auc"] == pytest.approx(0.75) and row["mean_inconsistent"] == pytest.approx(0.9)
+    assert (row["n_reference"], row["n_model_consistent"], row["documents"]) == (2, 2, 2)
+
+
+def test_thresholds_for_precision_and_false_positive_rate_by_hand():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1], dtype=bool)
+    p = np.array([0.1, 0.2, 0.3, 0.8, 0.4, 0.7, 0.85, 0.9])
+    t = utils.choose_thresholds(y, p, precision_targets=(0.75, 1.0), fpr_target=0.25)
+    assert t["precision_1"] == pytest.approx(0.85)  # 0.85 and 0.9 flagged, both inconsistent
+    assert t["precision_0.75"] == pytest.approx(0.4)  # from 0.4: 4 of 5 flagged are inconsistent
+    assert np.mean(p[~y] >= t["fpr_0.25"]) <= 0.25 and t["fpr_0.25"] <= 0.8  # one consistent (0.8) may pass
+    assert np.isnan(utils.choose_thresholds(y, 1 - p, precision_targets=(1.0,))["precision_1"])
+
+
+def test_the_per_source_table_pools_and_splits_by_domain():
+    df = pd.DataFrame({"label": [0, 2, 0, 2, 0, 2], "domain": ["a", "a", "a", "b", "b", "b"]})
+    p = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.6])
+    table = utils.source_table({"s": df}, {"s": p}, threshold=0.5).set_index("domain")
+    assert table.loc["a", "roc_auc"] == 1.0 and table.loc["b", "roc_auc"] == 0.5
+    assert table.loc["pooled", "n"] == 6 and table.loc["pooled", "n_inconsistent"] == 3
+    assert table.loc["a", "balanced_accuracy"] == 1.0

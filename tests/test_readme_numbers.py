@@ -1,0 +1,53 @@
+"""Every number the README puts in a results table is found in the results file the table cites."""
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"[−+-]?\d+\.\d+")
+LINK = re.compile(r"\]\((results/[^)#\s]+)\)")
+
+
+def tables_with_sources(text: str):
+    """(table lines, cited results files) for each markdown table; a table cites the results files linked in it
+    and in the paragraph right above it."""
+    blocks, current = [], []
+    for line in text.splitlines() + [""]:
+        if line.strip():
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    found = []
+    for i, block in enumerate(blocks):
+        table = [line for line in block if line.lstrip().startswith("|")]
+        if len(table) < 3:
+            continue
+        above = blocks[i - 1] if i else []
+        files = LINK.findall("\n".join(block + [line for line in above if not line.lstrip().startswith("|")]))
+        found.append((table, files))
+    return found
+
+
+def values(text: str) -> list[float]:
+    return [float(v.replace("−", "-")) for v in NUMBER.findall(text)]
+
+
+def test_every_number_in_a_results_table_is_in_the_file_it_cites():
+    readme = (REPO / "README.md").read_text()
+    checked = 0
+    for table, files in tables_with_sources(readme):
+        cells = [cell for line in table[2:] for cell in line.split("|")[2:]]  # data rows, past the label column
+        numbers = [v for cell in cells for v in NUMBER.findall(cell)]
+        if not numbers:
+            continue
+        assert files, f"a README table with numbers cites no results file:\n{table[0]}"
+        for name in files:
+            assert (REPO / name).exists(), f"the README cites {name}, which does not exist"
+        available = [v for name in files for v in values((REPO / name).read_text())]
+        for number in numbers:
+            decimals = len(number.split(".")[1])
+            target = float(number.replace("−", "-"))
+            assert any(round(v, decimals) == round(target, decimals) for v in available), \
+                f"{number} (table {table[0][:60]!r}) is in none of {files}"
+            checked += 1
+    assert checked > 0

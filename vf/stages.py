@@ -1,0 +1,193 @@
+"""The training stages (NLI base, out-of-domain pre-finetuning, FIB): each built once, by one function, as a Stage
+(its own config, training pairs and evaluator) and run by run_stage."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .config import Config, ConfigError, SPLIT_SEED
+from .device import device_description, eval_bf16_enabled
+from .splits import limit_documents, shuffle_labels, subsample
+from .sources import load_fib_other
+from .nli import NLI_SETS, load_nli, nli_accuracy, nli_splits
+from .model import PACKAGED_MINILM, load_model, save_model
+from .scoring import prepare_pairs, score_prepared
+from .evaluate import Evaluator
+from .train import TrainResult, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One training stage: its name, its own settings, its training pairs and the evaluator that selects."""
+    name: str
+    cfg: Config
+    pairs: pd.DataFrame
+    evaluator: Evaluator
+
+
+def run_stage(model, tokenizer, stage: Stage, checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
+    """Train the model in place on the stage's pairs, keeping the weights its evaluator selects."""
+    print(f"== stage {stage.name}: {len(stage.pairs)} pairs x {stage.cfg.epochs} epoch(s)")
+    return train(model, tokenizer, stage.pairs, stage.evaluator, stage.cfg, checkpoint_dir)
+
+
+def _evaluations_every(n_pairs: int, cfg: Config, every: int | None, evaluations: int = 4) -> int:
+    """Updates between evaluations: `every`, else `evaluations` spread over the stage (plus update 0)."""
+    updates = math.ceil(n_pairs / cfg.batch_size / cfg.grad_accum) * cfg.epochs
+    return every or max(1, math.ceil(updates / evaluations))
+
+
+def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFrame:
+    """The FIB training split the config asks for (1:1 balanced, or every negative), plus any xsum_other sets
+    over the same training documents; a pair already in FIB keeps FIB's label."""
+    choices = {"balanced": "train", "all": "train_all"}
+    if cfg.fib_negatives not in choices:
+        raise ConfigError(f"fib_negatives must be one of {sorted(choices)}, got {cfg.fib_negatives!r}")
+    pairs = fib[choices[cfg.fib_negatives]]
+    if not cfg.fib_other_sets:
+        return pairs
+    other = load_fib_other(pairs["doc_id"].unique(), tuple(cfg.fib_other_sets))
+    other = other[~other.set_index(["premise", "hypothesis"]).index.isin(
+        fib["train_all"].set_index(["premise", "hypothesis"]).index)]
+    return pd.concat([pairs, other[pairs.columns.intersection(other.columns)]], ignore_index=True)
+
+
+def fib_stage(tokenizer, fib: dict[str, pd.DataFrame], cfg: Config, alone: bool = False) -> Stage:
+    """The FIB stage: FIB train; a 150-pair train sample (watched) and validation (selects). `alone` (fib_only, no
+    stage before it): up to cfg.fib_only_epochs, so that the baseline is trained to convergence."""
+    cfg = dataclasses.replace(cfg, epochs=cfg.fib_only_epochs) if alone else cfg
+    evaluator = Evaluator.from_frames(tokenizer, {"fib_train_sample": subsample(fib["train"], 150, cfg.seed),
+                                                  "fib_validation_all": fib["validation_all"]}, cfg)
+    return Stage("fib", cfg, fib_training_pairs(fib, cfg), evaluator)
+
+
+def out_of_domain_config(cfg: Config, source: str, n_train_pairs: int) -> Config:
+    """The out-of-domain stage's settings: its epochs, learning rate and evidence, its evaluations (ood_eval_every,
+    else 4 over the stage), selection on the source's own validation split."""
+    stage_cfg = dataclasses.replace(cfg, epochs=cfg.ood_epochs, lr=cfg.ood_lr or cfg.lr,
+                                    evidence_sentences=cfg.evidence_sentences if cfg.ood_evidence else None,
+                                    select_metric=f"{source}_validation/roc_auc")
+    return dataclasses.replace(stage_cfg, eval_every=_evaluations_every(n_train_pairs, stage_cfg, cfg.ood_eval_every))
+
+
+def out_of_domain_stage(tokenizer, source: str, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame],
+                        cfg: Config, shuffled: bool = False) -> Stage:
+    """Out-of-domain pre-finetuning (before FIB): its epochs, learning rate and evidence; selected on the source's
+    validation split, FIB validation watched as the FIB stage reads it. `shuffled` permutes the training labels
+    (a control; validation keeps its real labels, so selection works as in the real stage)."""
+    train_pairs = shuffle_labels(splits["train"], cfg.seed) if shuffled else splits["train"]
+    stage_cfg = out_of_domain_config(cfg, source, len(train_pairs))
+    evaluator = Evaluator({
+        f"{source}_validation": prepare_pairs(tokenizer, splits["validation"], cfg.max_length, cfg.eval_batch_size,
+                                              stage_cfg.evidence_sentences, f"{source}_validation"),
+        "fib_validation_all": prepare_pairs(tokenizer, fib["validation_all"], cfg.max_length, cfg.eval_batch_size,
+                                            cfg.evidence_sentences, "fib_validation_all")},
+        stage_cfg.select_metric, eval_bf16_enabled(cfg), cfg.score_as)
+    return Stage(("shuffled " if shuffled else "") + source, stage_cfg, train_pairs, evaluator)
+
+
+def finetune_fib(model, tokenizer, fib: dict[str, pd.DataFrame], cfg: Config,
+                 checkpoint_dir: str | os.PathLike | None = None, alone: bool = False) -> TrainResult:
+    """Build and run the FIB stage (see fib_stage)."""
+    return run_stage(model, tokenizer, fib_stage(tokenizer, fib, cfg, alone), checkpoint_dir)
+
+
+# ----------------------------------------------------------------------------- the NLI base
+
+NLI_VALIDATION_WATCHED = 2000  # pairs of NLI validation scored at each evaluation (all of it at the end)
+
+
+def nli_training_pairs(splits: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFrame:
+    """NLI train of the configured sets, at most cfg.nli_max_pairs_per_set pairs each (drawn by label)."""
+    unknown = sorted(set(cfg.nli_sets) - set(NLI_SETS))
+    if unknown:
+        raise ConfigError(f"nli_sets: unknown set {unknown[0]!r}; choose among {sorted(NLI_SETS)}.")
+    parts = [subsample(part, cfg.nli_max_pairs_per_set, SPLIT_SEED) for name, part in splits["train"].groupby("source")
+             if name in cfg.nli_sets]
+    return pd.concat(parts).sample(frac=1.0, random_state=SPLIT_SEED).reset_index(drop=True)
+
+
+def nli_stage(tokenizer, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame], cfg: Config) -> Stage:
+    """The NLI stage: 3-way where a set is 3-way, entailed-vs-not elsewhere; selected on held-out NLI validation
+    (by premise), FIB validation watched. Read as the FIB stage reads pairs (window and evidence)."""
+    pairs = nli_training_pairs(splits, cfg)
+    stage_cfg = dataclasses.replace(cfg, epochs=cfg.nli_epochs, batch_size=cfg.nli_batch_size, grad_accum=1,
+                                    select_metric="nli_validation/roc_auc")
+    every = _evaluations_every(len(pairs), stage_cfg, None)
+    stage_cfg = dataclasses.replace(stage_cfg, eval_every=every, checkpoint_every=every)
+    watched = subsample(splits["validation"], NLI_VALIDATION_WATCHED, SPLIT_SEED)
+    evaluator = Evaluator.from_frames(tokenizer, {"nli_validation": watched,
+                                                  "fib_validation_all": fib["validation_all"]}, stage_cfg)
+    return Stage("nli", stage_cfg, pairs, evaluator)
+
+
+def nli_base_folder(cfg: Config) -> Path:
+    """Where the profile's NLI base lives: <models_dir>/nli_base."""
+    return Path(cfg.models_dir) / "nli_base"
+
+
+def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
+    """The NLI base's folder: built now (build_nli_base) when it is missing, else the one `make nli-base` built."""
+    folder = nli_base_folder(cfg)
+    timing_file = Path(cfg.results_dir) / "nli" / "timing.json"
+    if (folder / "model.safetensors").exists() and timing_file.exists():
+        timing = json.loads(timing_file.read_text())
+        print(f"NLI base found in {folder}: built earlier ({timing['pairs']:,} pairs, {timing['updates']} updates, "
+              f"{timing['seconds'] / 60:.1f} min on {timing['device']}); delete the folder to rebuild it here")
+        return folder
+    if (folder / "model.safetensors").exists():
+        print(f"{folder} holds a model but {timing_file} is missing: rebuilding it, so that its results match")
+    return build_nli_base(cfg, fib)
+
+
+def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
+    """Train the packaged MiniLM on the NLI stage and save it (safetensors, history, model card) in
+    <models_dir>/nli_base; per-set validation accuracy goes to <results_dir>/nli/validation.csv."""
+    start = time.time()
+    tokenizer, model = load_model(PACKAGED_MINILM)
+    splits = nli_splits(load_nli())
+    if cfg.max_docs:  # quick runs: a few hundred premises per split
+        splits = limit_documents(splits, 25 * cfg.max_docs)
+    stage = nli_stage(tokenizer, splits, fib, cfg)
+    checkpoints = Path(cfg.models_dir) / "checkpoints" / "nli_base"
+    result = run_stage(model, tokenizer, stage, checkpoints)
+    seconds = time.time() - start
+    folder = save_model(model, tokenizer, nli_base_folder(cfg), dataclasses.replace(stage.cfg, model_name=PACKAGED_MINILM),
+                        result.history)
+    results = Path(cfg.results_dir) / "nli"
+    results.mkdir(parents=True, exist_ok=True)
+    validation = splits["validation"]
+    prepared = prepare_pairs(tokenizer, validation, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
+                             "nli validation")
+    table = nli_accuracy(validation, score_prepared(model, prepared, score_as="class_probabilities"))
+    table = table.assign(trained_on=table["source"].isin(cfg.nli_sets)).round(4)
+    table.to_csv(results / "validation.csv", index=False)
+    result.history.to_csv(results / "history.csv", index=False)
+    counts = stage.pairs["source"].value_counts()
+    timing = dict(pairs=len(stage.pairs), updates=int(result.history["update"].iloc[-1]), seconds=round(seconds, 1),
+                  kept_update=result.best_update, device=device_description(), profile=cfg.profile)
+    (results / "timing.json").write_text(json.dumps(timing, indent=2))
+    (folder / "README.md").write_text(_nli_model_card(table, counts, timing))
+    return folder
+
+
+def _nli_model_card(table: pd.DataFrame, counts: pd.Series, timing: dict) -> str:
+    """The NLI base's model card: what it was trained on, under which licences, and how well it reads NLI."""
+    lines = ["# NLI base: all-MiniLM-L6-v2 after one NLI stage", "",
+             "A 3-label NLI cross-encoder (contradiction / neutral / entailment), built by `make nli-base` "
+             "(`vf.stages.build_nli_base`).", "", "## Training data (and the terms it inherits)", "",
+             "| set | pairs | labels | licence |", "|---|---|---|---|"]
+    lines += [f"| {name} | {counts.get(name, 0):,} | {NLI_SETS[name][0]} | {NLI_SETS[name][1]} |" for name in counts.index]
+    lines += ["", "A model trained on a non-commercial set (ANLI: CC BY-NC 4.0) is for non-commercial use.", "",
+              f"{timing['pairs']:,} pairs, {timing['updates']} updates, kept update {timing['kept_update']}, "
+              f"{timing['seconds'] / 60:.1f} min on {timing['device']}.", "",
+              "## Held-out NLI validation (by premise)", "", "| " + " | ".join(table.columns) + " |",
+              "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
