@@ -30,7 +30,7 @@ def device_description() -> str:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True on x86 CPUs with AVX512-BF16 or AMX, where bf16 autocast measured 1.76x faster (bench/cpu_bf16.py)."""
+    """True on x86 CPUs with AVX512-BF16 or AMX, where bf16 autocast pays (results/bench_cpu_bf16.json)."""
     try:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
@@ -49,10 +49,15 @@ def eval_bf16_enabled(cfg: Config) -> bool:
     return choice if choice is not None else bf16_fits(pick_device())
 
 
+def under_torchrun() -> bool:
+    """True in a process started by torchrun (even with one process: its batches are then DistributedSampler's)."""
+    return "WORLD_SIZE" in os.environ
+
+
 def join_process_group() -> tuple[int, int]:
     """(rank, world size): under torchrun, after joining the process group (NCCL on GPUs, gloo on CPUs); else (0, 1)."""
     import torch.distributed as dist
-    if "WORLD_SIZE" not in os.environ:
+    if not under_torchrun():
         return 0, 1
     if not dist.is_initialized():
         if torch.cuda.is_available():

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from .config import NOT_ENTAILED, Config, ConfigError
-from .device import _mean_across_ranks, bf16_fits, join_process_group, pick_device
+from .device import _mean_across_ranks, bf16_fits, join_process_group, pick_device, under_torchrun
 from .io import check_pairs_frame
 from .reading import tokenize_pairs
 from .model import not_entailed_ids, training_label_map
@@ -99,7 +99,7 @@ def _training_batches(features: list[dict], tokenizer, cfg: Config, device: torc
     from torch.utils.data import DataLoader, DistributedSampler
     from transformers import DataCollatorWithPadding
     from transformers.trainer_pt_utils import LengthGroupedSampler
-    if "WORLD_SIZE" in os.environ:  # under torchrun: one shuffled order cut into world-size shares, which together
+    if under_torchrun():  # one shuffled order cut into world-size shares, which together
         # make the global batch of one process with batch_size x world
         sampler = DistributedSampler(features, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     else:  # similar lengths per batch, so padding wastes little; own generator, so a resumed run replays its batches
@@ -150,7 +150,7 @@ def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config,
 
 def _start_or_resume(model, trainer: TrainingSetup, cfg: Config, checkpoint_dir: Path | None) -> RunState:
     """A fresh run state, or the latest checkpoint's (with cfg.resume)."""
-    if "WORLD_SIZE" in os.environ and cfg.resume:
+    if under_torchrun() and cfg.resume:
         raise NotImplementedError("resuming is supported in single-process runs only; rerun without VF_RESUME, or "
                                   "resume in one process.")
     if not _prepare_checkpoint_dir(checkpoint_dir, cfg.resume):
