@@ -57,8 +57,9 @@ class HallucinationDetector:
 
     def score(self, documents, summaries, progress: bool | None = None) -> np.ndarray:
         """P(inconsistent) per (document, summary) pair."""
+        documents, summaries = list(documents), list(summaries)  # counted below: an iterator would be spent
         claims = self.score_claims(documents, summaries, progress)
-        return summary_scores(claims, claims["p_inconsistent"].to_numpy(), self.reading, len(list(summaries)))
+        return summary_scores(claims, claims["p_inconsistent"].to_numpy(), self.reading, len(summaries))
 
 
 def compare_readings(detector: HallucinationDetector, full: pd.DataFrame, balanced_pair_ids,
