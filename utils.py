@@ -47,11 +47,12 @@ from vf.train import TrainResult, _training_batches, class_weights, pair_loss, p
 from vf.stages import (
     Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, nli_training_pairs,
     out_of_domain_config, out_of_domain_stage, run_stage)
-from vf.claims import Reading, summary_scores
+from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
 from vf.guardrail import (
     build_detector, choose_thresholds, detector_mix, ensure_detector, evaluation_sets, model_card,
-    reading_table, shortcut_check, shortcut_frame, shortcut_row, source_table, speed_table, threshold_table)
+    reading_table, shortcut_check, shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table,
+    threshold_table)
 
 import torch  # tests patch utils.torch.cuda
 
@@ -74,6 +75,7 @@ __all__ = [
     "nli_splits", "nli_training_pairs", "out_of_domain_stage", "param_groups", "pick_device", "plot_compare",
     "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "read_json", "reading_table", "run_stage",
     "save_figure", "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything",
-    "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "source_table", "speed_table",
-    "split_sizes", "study_folder", "summary_scores", "summary_table", "summedits_splits", "threshold_for_precision",
+    "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table",
+    "source_table", "speed_table",
+    "split_sizes", "study_folder", "summary_table", "summedits_splits", "threshold_for_precision",
     "threshold_table", "tokenize_pairs", "train", "training_label_map", "upsert_rows", "usb_splits"]

@@ -72,6 +72,7 @@ def test_a_summary_is_as_unsupported_as_its_least_supported_sentence(detector, m
     assert per_sentence["claim"].tolist() == ["The river is long.", "The moon is green."]
     assert per_sentence["p_inconsistent"].tolist() == [0.2, 0.7]
     assert claims.score([DOCUMENT], [summary]).tolist() == [0.7]
+    assert claims.aggregate(per_sentence, 1).tolist() == [0.7]  # the summaries' scores from the sentences' rows
     assert claims.with_reading(aggregate="mean").score([DOCUMENT], [summary])[0] == pytest.approx(0.45)
     assert len(claims.with_reading(claims=False).score_claims([DOCUMENT], [summary])) == 1  # the whole summary
 

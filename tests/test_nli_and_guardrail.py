@@ -103,6 +103,34 @@ def test_the_detector_mix_uses_training_documents_only(real_data):
     assert set(fib_rows["doc_id"]) <= set(fib["train"]["doc_id"])
     assert (mix.loc[mix["source"] == "fib_model_consistent", "label"] == utils.CONSISTENT).all()
     assert not mix.duplicated(["premise", "hypothesis"]).any()
+    counts = mix["source"].value_counts()
+    assert counts["fib_other"] == 1661 and counts["fib"] == 700 and counts["fib_model_consistent"] == 255
+    capped = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
+                                                                 detector_fib_other_pairs=350))
+    other = capped[capped["source"] == "fib_other"]
+    assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
+    assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
+    assert capped["source"].value_counts().drop("fib_other").equals(counts.drop("fib_other"))
+
+
+def test_the_shortcut_on_validation_alone_has_only_validation_documents(real_data):
+    fib = utils.fib_splits()
+    frame = utils.shortcut_frame(fib, splits=("validation_all",))
+    assert frame["kind"].value_counts().to_dict() == {"inconsistent": 125, "model_consistent": 53, "reference": 26}
+    assert set(frame["doc_id"]) <= set(fib["validation_all"]["doc_id"])
+
+
+def test_the_shortcut_table_replaces_a_models_row_and_fits_a_page(tmp_path, capsys):
+    row = dict(model="m", style_auc=0.5, mean_reference=0.2, mean_model_consistent=0.3, mean_inconsistent=0.8,
+               n_reference=2, n_model_consistent=3, n_inconsistent=4, documents=2)
+    path = tmp_path / "shortcut.csv"
+    utils.shortcut_table(utils.Config(), {**row, "model": "other"}, path)
+    table = utils.shortcut_table(utils.Config(), {**row, "style_auc": 0.6}, path)
+    table = utils.shortcut_table(utils.Config(), {**row, "style_auc": 0.7}, path)
+    assert table.index.tolist() == ["other", "m"] and table.loc["m", "style_auc"] == 0.7
+    assert table.columns.tolist() == ["style_auc", "reference", "model consistent", "inconsistent"]
+    assert "2 held-out FIB documents: 2 references, 3 consistent model summaries" in capsys.readouterr().out
+    assert len(pd.read_csv(path)) == 2  # every column kept in the file
 
 
 def test_style_auc_by_hand():

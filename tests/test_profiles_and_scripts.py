@@ -64,12 +64,21 @@ def test_set_parses_literals_and_plain_words_and_refuses_a_change_of_type():
 
 
 def test_scripts_run_as_modules_without_path_tricks():
-    for script in ("study", "levers", "finetune"):
+    for script in ("study", "levers", "finetune", "detector_levers"):
         done = subprocess.run([sys.executable, "-m", f"experiments.{script}", "--help"], cwd=REPO,
                               capture_output=True, text=True)
         assert done.returncode == 0 and "--set" in done.stdout, done.stderr
     assert "sys.path" not in "".join((REPO / "experiments" / f).read_text() for f in os.listdir(REPO / "experiments")
                                      if f.endswith(".py"))
+
+
+def test_the_detector_lever_rule_prefers_no_shortcut_then_validation_auc():
+    from experiments.detector_levers import chosen
+    table = pd.DataFrame({"variant": ["a", "b", "c"], "validation_style_auc": [0.37, 0.52, 0.47],
+                          "validation_mean": [0.80, 0.74, 0.76]})
+    assert chosen(table) == "c"  # a is best on validation but outside the band
+    assert chosen(table.iloc[[0]]) == "a"
+    assert chosen(table.assign(validation_style_auc=[0.37, 0.60, 0.30])) == "b"  # none within: closest to 0.5
 
 
 def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):

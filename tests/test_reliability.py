@@ -156,3 +156,18 @@ def test_empty_split_and_empty_text_are_clear_errors(tmp_path):
 def test_non_finite_scores_are_a_clear_error():
     with pytest.raises(ValueError, match="1 scores are NaN or infinite"):
         utils.compute_metrics([0, 1], [0.2, np.nan])
+
+
+def test_a_built_model_is_reused_only_with_its_record(tmp_path, capsys):
+    from vf.model import found_or_built
+    folder, record = tmp_path / "m", tmp_path / "m" / "record.json"
+    builds = []
+    build = lambda: builds.append(1) or folder  # noqa: E731
+    assert found_or_built(folder, record, str, build) == folder and builds == [1]  # nothing there: built
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"")
+    found_or_built(folder, record, str, build)
+    assert builds == [1, 1] and "record.json is missing: rebuilding" in capsys.readouterr().out
+    record.write_text('{"pairs": 3}')
+    found_or_built(folder, record, lambda r: f"found, {r['pairs']} pairs", build)
+    assert builds == [1, 1] and "found, 3 pairs; delete" in capsys.readouterr().out

@@ -58,8 +58,12 @@ class HallucinationDetector:
     def score(self, documents, summaries, progress: bool | None = None) -> np.ndarray:
         """P(inconsistent) per (document, summary) pair."""
         documents, summaries = list(documents), list(summaries)  # counted below: an iterator would be spent
-        claims = self.score_claims(documents, summaries, progress)
-        return summary_scores(claims, claims["p_inconsistent"].to_numpy(), self.reading, len(summaries))
+        return self.aggregate(self.score_claims(documents, summaries, progress), len(summaries))
+
+    def aggregate(self, claims: pd.DataFrame, n_summaries: int) -> np.ndarray:
+        """Each summary's P(inconsistent) from score_claims' rows, by the reading's aggregation (for a caller who
+        wants both the sentences' scores and the summaries')."""
+        return summary_scores(claims, claims["p_inconsistent"].to_numpy(), self.reading, n_summaries)
 
 
 def compare_readings(detector: HallucinationDetector, full: pd.DataFrame, balanced_pair_ids,

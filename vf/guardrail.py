@@ -13,14 +13,15 @@ import pandas as pd
 from .config import CONSISTENT, INCONSISTENT, SPLIT_SEED, Config
 from .device import device_description
 from .splits import limit_documents, subsample
-from .sources import load_fib_cnn_dm, load_fib_other, load_model_generated_consistent, load_summedits, usb_splits
+from .sources import load_fib_cnn_dm, load_model_generated_consistent, new_fib_other, load_summedits, usb_splits
 from .nli import NLI_SETS, load_nli, nli_splits
 from .metrics import (METRICS, balanced_accuracy_at, check_scores, precision_recall_at,
                       threshold_for_false_positive_rate, threshold_for_precision)
-from .model import load_model, save_model
+from .model import found_or_built, load_model, save_model
 from .evaluate import Evaluator
+from .results import upsert_rows
 from .stages import Stage, run_stage
-from .claims import Reading, summary_scores
+from .claims import Reading
 from .detector import HallucinationDetector
 
 DETECTOR_SOURCES = ("fib", "fib_other", "fib_model_consistent", "usb", "nli")  # SummEdits stays unseen
@@ -31,11 +32,10 @@ def detector_mix(fib: dict[str, pd.DataFrame], usb: dict[str, pd.DataFrame], nli
                  cfg: Config) -> pd.DataFrame:
     """The detector's training pairs, one `source` column: FIB-XSum train (1:1), FIB's other distractor sets and
     its consistent model-written summaries over the same training documents (so that who wrote a summary says
-    nothing about its label), USB train, and an NLI sample (so that entailment is not forgotten)."""
+    nothing about its label; at most cfg.detector_fib_other_pairs of the other sets' rewrites of references),
+    USB train, and an NLI sample (so that entailment is not forgotten)."""
     train_docs = fib["train"]["doc_id"].unique()
-    seen = fib["train_all"].set_index(["premise", "hypothesis"]).index
-    other = load_fib_other(train_docs, ("factcc", "mfma", "fir"))
-    other = other[~other.set_index(["premise", "hypothesis"]).index.isin(seen)]
+    other = subsample(new_fib_other(fib, train_docs), cfg.detector_fib_other_pairs, SPLIT_SEED)
     columns = ["premise", "hypothesis", "label", "doc_id"]
     parts = {"fib": fib["train"], "fib_other": other, "fib_model_consistent": load_model_generated_consistent(train_docs),
              "usb": usb["train"], "nli": subsample(nli["train"], cfg.detector_nli_pairs, SPLIT_SEED)}
@@ -124,10 +124,10 @@ def source_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], th
     return pd.DataFrame(rows)
 
 
-def shortcut_frame(fib: dict) -> pd.DataFrame:
-    """FIB's held-out documents (validation and test) that have a consistent model-written summary: its
-    references, those model summaries, and FIB's inconsistent summaries of the same documents (`kind`)."""
-    held_out = pd.concat([fib["validation_all"], fib["test_all"]], ignore_index=True)
+def shortcut_frame(fib: dict, splits=("validation_all", "test_all")) -> pd.DataFrame:
+    """FIB's held-out documents (validation and test; validation alone to choose by it) that have a consistent
+    model-written summary: its references, those model summaries, and FIB's inconsistent ones (`kind`)."""
+    held_out = pd.concat([fib[name] for name in splits], ignore_index=True)
     model_written = load_model_generated_consistent(held_out["doc_id"].unique())
     held_out = held_out[held_out["doc_id"].isin(set(model_written["doc_id"]))]
     kind = np.where(held_out["label"] == CONSISTENT, "reference", "inconsistent")
@@ -152,6 +152,20 @@ def shortcut_check(model, tokenizer, fib: dict, cfg: Config, name: str) -> dict:
     from .evaluate import score_splits
     frame = shortcut_frame(fib)
     return shortcut_row(frame, score_splits(model, tokenizer, {"shortcut": frame}, cfg)["shortcut"], name)
+
+
+SHORTCUT_FILE = Path("nli") / "shortcut.csv"  # under results/: one row per model, every notebook adds its own
+
+
+def shortcut_table(cfg: Config, row: dict, path: Path | None = None) -> pd.DataFrame:
+    """Record a model's shortcut_row (replacing its earlier row) and return every model's row, narrowed to the
+    style AUC and the mean P(inconsistent) of each kind; the counts, the same for every model, are printed once."""
+    table = upsert_rows(path or Path(cfg.results_dir) / SHORTCUT_FILE, pd.DataFrame([row]), "model")
+    print(f"{row['documents']} held-out FIB documents: {row['n_reference']} references, "
+          f"{row['n_model_consistent']} consistent model summaries, {row['n_inconsistent']} inconsistent summaries")
+    means = {"mean_reference": "reference", "mean_model_consistent": "model consistent",
+             "mean_inconsistent": "inconsistent"}
+    return table.set_index("model")[["style_auc", *means]].rename(columns=means).round(3)
 
 
 def threshold_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], thresholds: dict) -> pd.DataFrame:
@@ -189,7 +203,7 @@ def reading_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame]
         key = (name, dataclasses.replace(reader.reading, aggregate="max"))
         if key not in scored:
             scored[key] = reader.score_claims(df["premise"], df["hypothesis"])
-        p = summary_scores(scored[key], scored[key]["p_inconsistent"].to_numpy(), reader.reading, len(df))
+        p = reader.aggregate(scored[key], len(df))
         table = source_table({name: df}, {name: p}, 0.5)
         rows += [dict(reading=label, set=r["set"], domain=r["domain"], n=r["n"], roc_auc=r["roc_auc"])
                  for _, r in table.iterrows()]
@@ -225,12 +239,10 @@ def model_card(info: dict, out_of_distribution: pd.DataFrame, shortcut: dict, sp
 
 def ensure_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     """The detector's folder: built now (build_detector) when it is missing, else the one `make detector` built."""
-    if (folder / "model.safetensors").exists():
-        info = json.loads((folder / "detector.json").read_text())
-        print(f"detector found in {folder}: built earlier ({sum(info['training_pairs'].values()):,} pairs, kept "
-              f"update {info['kept_update']}, {info['minutes']} min on {info['device']}); delete it to rebuild here")
-        return folder
-    return build_detector(cfg, fib, folder)
+    return found_or_built(folder, folder / "detector.json",
+                          lambda i: f"detector found in {folder}: built earlier ({sum(i['training_pairs'].values()):,} "
+                                    f"pairs, kept update {i['kept_update']}, {i['minutes']} min on {i['device']})",
+                          lambda: build_detector(cfg, fib, folder))
 
 
 def speed_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict]) -> pd.DataFrame:

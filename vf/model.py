@@ -137,3 +137,14 @@ def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history
     if history is not None:
         history.to_csv(folder / "history.csv", index=False)
     return folder
+
+
+def found_or_built(folder: Path, record: Path, describe, build) -> Path:
+    """`folder` where it holds a model and its record (a JSON file, printed through `describe`); else build()'s
+    folder. A model without its record is rebuilt, so that the results beside it match it."""
+    if (folder / "model.safetensors").exists() and record.exists():
+        print(f"{describe(json.loads(record.read_text()))}; delete {folder} to rebuild it here")
+        return folder
+    if (folder / "model.safetensors").exists():
+        print(f"{folder} holds a model but {record} is missing: rebuilding it, so that its results match")
+    return build()

@@ -81,6 +81,13 @@ def load_fib_other(allowed_doc_ids, sets=("factcc", "mfma", "fir")) -> pd.DataFr
     return pairs[n_labels == 1].drop_duplicates(["premise", "hypothesis"]).reset_index(drop=True)
 
 
+def new_fib_other(fib: dict[str, pd.DataFrame], doc_ids, sets=("factcc", "mfma", "fir")) -> pd.DataFrame:
+    """load_fib_other over `doc_ids`, less the pairs FIB-XSum already has (train_all), which keep FIB's label."""
+    other = load_fib_other(doc_ids, tuple(sets))
+    return other[~other.set_index(["premise", "hypothesis"]).index.isin(
+        fib["train_all"].set_index(["premise", "hypothesis"]).index)].reset_index(drop=True)
+
+
 def load_model_generated_consistent(allowed_doc_ids) -> pd.DataFrame:
     """FIB's `factually_consistent-model_generated` set: model-written XSum summaries that annotators judged
     consistent (label 2, distractor_model = the summariser), for the given documents. With the references, they

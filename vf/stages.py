@@ -14,9 +14,9 @@ import pandas as pd
 from .config import Config, ConfigError, SPLIT_SEED
 from .device import device_description, eval_bf16_enabled
 from .splits import limit_documents, shuffle_labels, subsample
-from .sources import load_fib_other
+from .sources import new_fib_other
 from .nli import NLI_SETS, load_nli, nli_accuracy, nli_splits
-from .model import PACKAGED_MINILM, load_model, save_model
+from .model import PACKAGED_MINILM, found_or_built, load_model, save_model
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
 from .train import TrainResult, train
@@ -52,9 +52,7 @@ def fib_training_pairs(fib: dict[str, pd.DataFrame], cfg: Config) -> pd.DataFram
     pairs = fib[choices[cfg.fib_negatives]]
     if not cfg.fib_other_sets:
         return pairs
-    other = load_fib_other(pairs["doc_id"].unique(), tuple(cfg.fib_other_sets))
-    other = other[~other.set_index(["premise", "hypothesis"]).index.isin(
-        fib["train_all"].set_index(["premise", "hypothesis"]).index)]
+    other = new_fib_other(fib, pairs["doc_id"].unique(), cfg.fib_other_sets)
     return pd.concat([pairs, other[pairs.columns.intersection(other.columns)]], ignore_index=True)
 
 
@@ -135,15 +133,10 @@ def nli_base_folder(cfg: Config) -> Path:
 def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     """The NLI base's folder: built now (build_nli_base) when it is missing, else the one `make nli-base` built."""
     folder = nli_base_folder(cfg)
-    timing_file = Path(cfg.results_dir) / "nli" / "timing.json"
-    if (folder / "model.safetensors").exists() and timing_file.exists():
-        timing = json.loads(timing_file.read_text())
-        print(f"NLI base found in {folder}: built earlier ({timing['pairs']:,} pairs, {timing['updates']} updates, "
-              f"{timing['seconds'] / 60:.1f} min on {timing['device']}); delete the folder to rebuild it here")
-        return folder
-    if (folder / "model.safetensors").exists():
-        print(f"{folder} holds a model but {timing_file} is missing: rebuilding it, so that its results match")
-    return build_nli_base(cfg, fib)
+    return found_or_built(folder, Path(cfg.results_dir) / "nli" / "timing.json",
+                          lambda t: f"NLI base found in {folder}: built earlier ({t['pairs']:,} pairs, {t['updates']} "
+                                    f"updates, {t['seconds'] / 60:.1f} min on {t['device']})",
+                          lambda: build_nli_base(cfg, fib))
 
 
 def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
