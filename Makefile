@@ -5,7 +5,7 @@
 # make detector  : the shipped detector, models/detector (from the NLI base)
 PYTHON ?= python3
 VENV := .venv
-NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb 4_general_detector.ipynb
+NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb 4_general_detector.ipynb 5_study.ipynb
 NLI_BASE := models/nli_base/model.safetensors
 DETECTOR := models/detector/model.safetensors
 

@@ -8,7 +8,7 @@ The data flow, and the file that holds each step (each imports only from the fil
     sources      FIB, SummEdits, SICK, USB, CNN/DM       nli        the seven NLI sets, split by premise
     metrics      the metric registry, thresholds         scoring    P(inconsistent) from prepared batches
     checkpoints  resumable runs                          results    metrics.csv, run ids, small tables
-    evaluate     Evaluator, per-split tables             uncertainty, plots
+    evaluate     Evaluator, per-split tables             uncertainty, plots, study (over seeds)
     train        the hand-written loop                   stages     NLI base, out-of-domain, FIB: built once each
     claims       Reading: how the detector reads pairs   detector   HallucinationDetector.score(documents, summaries)
     guardrail    the shipped detector: training mix, thresholds, out-of-distribution and shortcut checks
@@ -43,6 +43,9 @@ from vf.evaluate import (
     split_sizes)
 from vf.uncertainty import DocumentTable, STUDY_METRICS, bootstrap_study
 from vf.plots import CLASS_COLORS, condition_color, finish_roc_axes, plot_compare, plot_eval, plot_history, save_figure
+from vf.study import (
+    BEFORE_NLI, per_seed_metrics, plot_study, seed_interval, study_conditions, study_table,
+    write_study_summary)
 from vf.train import TrainResult, _training_batches, class_weights, pair_loss, param_groups, train
 from vf.stages import (
     Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, nli_training_pairs,
@@ -62,7 +65,7 @@ import torch  # tests patch utils.torch.cuda
 # load_usb, out_of_domain_config, pair_loss, precision_recall_at, shuffle_labels, sick_splits, split_sentences,
 # usb_available
 __all__ = [
-    "CLASS_COLORS", "CONSISTENT", "Config", "DocumentTable", "Evaluator", "HIST_BINS", "HallucinationDetector",
+    "BEFORE_NLI", "CLASS_COLORS", "CONSISTENT", "Config", "DocumentTable", "Evaluator", "HIST_BINS", "HallucinationDetector",
     "INCONSISTENT", "NEUTRAL", "NLI_SETS", "NOT_ENTAILED", "OOD_SOURCES", "PACKAGED_MINILM", "PROFILES", "REPO_DIR",
     "Reading", "STUDY_METRICS", "SUMMARY_COLUMNS", "Stage", "TrainResult", "_training_batches",
     "assert_no_document_leakage", "bf16_fits", "bootstrap_study", "build_detector", "build_nli_base",
@@ -77,5 +80,5 @@ __all__ = [
     "save_figure", "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything",
     "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table",
     "source_table", "speed_table",
-    "split_sizes", "study_folder", "summary_table", "summedits_splits", "threshold_for_precision",
-    "threshold_table", "tokenize_pairs", "train", "training_label_map", "upsert_rows", "usb_splits"]
+    "split_sizes", "study_conditions", "study_folder", "study_table", "summary_table", "summedits_splits", "threshold_for_precision",
+    "threshold_table", "tokenize_pairs", "train", "training_label_map", "upsert_rows", "usb_splits", "write_study_summary"]

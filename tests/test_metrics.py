@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 import utils
-from experiments import study
 
 # y = 1 means inconsistent (the positive class); p = P(inconsistent)
 Y = np.array([0, 0, 1, 1])
@@ -91,7 +90,7 @@ def test_bootstrap_averages_seeds_and_pairs_the_lift():
 def test_per_seed_metrics_score_each_seed_and_pair_lifts_on_shared_seeds():
     full = _study_split()
     good, bad = np.array([0.1, 0.9, 0.8, 0.2, 0.7]), np.array([0.9, 0.1, 0.2, 0.8, 0.3])
-    table = study.per_seed_metrics(full, [0, 1, 3, 4], {"a": {0: good, 1: bad}, "b": {1: good, 2: bad}},
+    table = utils.per_seed_metrics(full, [0, 1, 3, 4], {"a": {0: good, 1: bad}, "b": {1: good, 2: bad}},
                                    lifts=[("a", "b")]).set_index(["condition", "seed"])
     assert table.loc[("a", 0), "roc_auc"] == 1.0 and table.loc[("a", 1), "roc_auc"] == 0.0
     assert table.loc[("a - b", 1), "roc_auc"] == -1.0  # seed 1 only: the one seed both conditions ran
@@ -99,8 +98,8 @@ def test_per_seed_metrics_score_each_seed_and_pair_lifts_on_shared_seeds():
 
 
 def test_seed_interval_is_the_student_t_interval():
-    mean, low, high = study.seed_interval([1.0, 2.0, 3.0])
+    mean, low, high = utils.seed_interval([1.0, 2.0, 3.0])
     # sd 1, standard error 1/sqrt(3), t(0.975, 2 df) = 4.3027
     assert mean == 2.0 and (low, high) == pytest.approx((2 - 4.3027 / 3 ** 0.5, 2 + 4.3027 / 3 ** 0.5), abs=1e-4)
     with pytest.raises(ValueError, match="at least 2 seeds"):
-        study.seed_interval([0.5])
+        utils.seed_interval([0.5])

@@ -170,4 +170,4 @@ def test_a_built_model_is_reused_only_with_its_record(tmp_path, capsys):
     assert builds == [1, 1] and "record.json is missing: rebuilding" in capsys.readouterr().out
     record.write_text('{"pairs": 3}')
     found_or_built(folder, record, lambda r: f"found, {r['pairs']} pairs", build)
-    assert builds == [1, 1] and "found, 3 pairs; delete" in capsys.readouterr().out
+    assert builds == [1, 1] and "found, 3 pairs\n(delete" in capsys.readouterr().out

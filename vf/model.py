@@ -143,7 +143,7 @@ def found_or_built(folder: Path, record: Path, describe, build) -> Path:
     """`folder` where it holds a model and its record (a JSON file, printed through `describe`); else build()'s
     folder. A model without its record is rebuilt, so that the results beside it match it."""
     if (folder / "model.safetensors").exists() and record.exists():
-        print(f"{describe(json.loads(record.read_text()))}; delete {folder} to rebuild it here")
+        print(f"{describe(json.loads(record.read_text()))}\n(delete {folder} to rebuild it here)")
         return folder
     if (folder / "model.safetensors").exists():
         print(f"{folder} holds a model but {record} is missing: rebuilding it, so that its results match")
