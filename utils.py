@@ -35,6 +35,7 @@ from vf.metrics import (
     HIST_BINS, THRESHOLDS, best_f1_threshold, choice_accuracy, compute_metrics, js_divergence,
     precision_recall_at, threshold_for_precision)
 from vf.scoring import head_layers, predict_proba, prepare_pairs, score_prepared
+from vf.checkpoints import checkpoint_history
 from vf.results import (
     SUMMARY_COLUMNS, append_metrics, config_hash, git_commit, latest_run, latest_scores, read_json, settings,
     study_folder, summary_table, upsert_rows)
@@ -68,7 +69,7 @@ __all__ = [
     "BEFORE_NLI", "CLASS_COLORS", "CONSISTENT", "Config", "DocumentTable", "Evaluator", "HIST_BINS", "HallucinationDetector",
     "INCONSISTENT", "NEUTRAL", "NLI_SETS", "NOT_ENTAILED", "OOD_SOURCES", "PACKAGED_MINILM", "PROFILES", "REPO_DIR",
     "Reading", "STUDY_METRICS", "SUMMARY_COLUMNS", "Stage", "TrainResult", "_training_batches",
-    "assert_no_document_leakage", "bf16_fits", "bootstrap_study", "build_detector", "build_nli_base",
+    "assert_no_document_leakage", "bf16_fits", "bootstrap_study", "build_detector", "checkpoint_history", "build_nli_base",
     "compare_head_readings", "compare_readings", "condition_color", "cpu_has_fast_bf16", "data_dir",
     "device_description", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
     "evaluate_splits", "evaluation_sets", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",

@@ -171,3 +171,15 @@ def test_a_built_model_is_reused_only_with_its_record(tmp_path, capsys):
     record.write_text('{"pairs": 3}')
     found_or_built(folder, record, lambda r: f"found, {r['pairs']} pairs", build)
     assert builds == [1, 1] and "found, 3 pairs\n(delete" in capsys.readouterr().out
+
+
+def test_a_stages_history_is_read_back_from_its_checkpoint(tmp_path):
+    tokenizer, model = utils.load_model(tiny_bert(tmp_path / "m"))
+    result = utils.train(model, tokenizer, synthetic_pairs(4, 1), {"validation": synthetic_pairs(4, 2)},
+                         small_config(checkpoint_every=1), checkpoint_dir=tmp_path / "ck")
+    history = utils.checkpoint_history(tmp_path / "ck")
+    assert history["update"].tolist() == result.history["update"].tolist()
+    assert np.allclose(history["validation/roc_auc"], result.history["validation/roc_auc"])
+    assert (history["best_update"] == result.best_update).all()
+    with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+        utils.checkpoint_history(tmp_path / "nothing")

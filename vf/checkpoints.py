@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .config import ConfigError
@@ -123,3 +124,12 @@ def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
     os.replace(folder, previous)
     print(f"{folder} held an earlier run's checkpoint; moved to {previous} (set resume=True to continue it)")
     return False
+
+
+def checkpoint_history(folder: Path) -> pd.DataFrame:
+    """The evaluation history stored in a stage's latest checkpoint (a run's record when its model was not saved)."""
+    latest = Path(folder) / "latest.json"
+    if not latest.exists():
+        raise FileNotFoundError(f"{latest} is missing: {folder} holds no checkpoint of a run")
+    meta = json.loads((Path(folder) / json.loads(latest.read_text())["checkpoint"] / "meta.json").read_text())
+    return pd.DataFrame(meta["history"]).assign(best_update=meta["best_update"])
