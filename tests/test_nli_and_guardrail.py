@@ -98,15 +98,15 @@ def test_the_detector_mix_uses_training_documents_only(real_data):
     fib = utils.fib_splits()
     usb = {"train": synthetic_pairs(2, seed=1).assign(doc_id="usb")}
     nli = {"train": synthetic_pairs(2, seed=2).assign(source="rte", doc_id="nli")}
-    mix = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4))
+    mix = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
+                                                             detector_fib_other_pairs=None))
     fib_rows = mix[mix["source"].str.startswith("fib")]
     assert set(fib_rows["doc_id"]) <= set(fib["train"]["doc_id"])
     assert (mix.loc[mix["source"] == "fib_model_consistent", "label"] == utils.CONSISTENT).all()
     assert not mix.duplicated(["premise", "hypothesis"]).any()
     counts = mix["source"].value_counts()
     assert counts["fib_other"] == 1661 and counts["fib"] == 700 and counts["fib_model_consistent"] == 255
-    capped = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
-                                                                 detector_fib_other_pairs=350))
+    capped = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4))  # the default: 350
     other = capped[capped["source"] == "fib_other"]
     assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
     assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
