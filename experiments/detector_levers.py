@@ -53,10 +53,10 @@ def main():
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=sorted(VARIANTS))
     args = parser.parse_args()
     rows = []
+    fib = utils.limit_documents(utils.fib_splits(), common.config_from_args(args).max_docs)  # the same for each
     for variant in args.variants:
         cfg = common.config_from_args(args, **VARIANTS[variant])
         utils.seed_everything(cfg.seed)
-        fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
         folder = Path(cfg.models_dir) / "detector_levers" / variant
         if not (folder / "model.safetensors").exists():
             utils.build_detector(cfg, fib, folder)

@@ -83,10 +83,15 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, run: RunState) ->
     return folder / name
 
 
+def latest_checkpoint(folder: Path) -> Path:
+    """The checkpoint folder that `folder`'s latest.json points at (save_checkpoint writes it last)."""
+    return Path(folder) / json.loads((Path(folder) / "latest.json").read_text())["checkpoint"]
+
+
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> RunState:
     """Restore a checkpoint written by save_checkpoint: weights, optimizer, scheduler, every RNG, the run's state."""
     from safetensors.torch import load_file, load_model
-    path = folder / json.loads((folder / "latest.json").read_text())["checkpoint"]
+    path = latest_checkpoint(folder)
     meta = json.loads((path / "meta.json").read_text())
     expected = model_fingerprint(model)
     if meta["fingerprint"] != expected:
@@ -131,5 +136,5 @@ def checkpoint_history(folder: Path) -> pd.DataFrame:
     latest = Path(folder) / "latest.json"
     if not latest.exists():
         raise FileNotFoundError(f"{latest} is missing: {folder} holds no checkpoint of a run")
-    meta = json.loads((Path(folder) / json.loads(latest.read_text())["checkpoint"] / "meta.json").read_text())
+    meta = json.loads((latest_checkpoint(folder) / "meta.json").read_text())
     return pd.DataFrame(meta["history"]).assign(best_update=meta["best_update"])
