@@ -19,13 +19,13 @@ aggregation in claims.py (MODES, AGGREGATIONS).
 Errors: DataError (bad input data) and ConfigError (a setting that cannot work) say what, where and how to fix it.
 """
 from vf.config import (
-    CONSISTENT, Config, ConfigError, INCONSISTENT, NEUTRAL, NOT_ENTAILED, PROFILES, REPO_DIR, get_config,
+    CONSISTENT, Config, ConfigError, INCONSISTENT, NEUTRAL, NOT_ENTAILED, PROFILES, REPO_DIR, SPLIT_SEED, get_config,
     seed_everything)
-from vf.device import bf16_fits, cpu_has_fast_bf16, device_description, eval_bf16_enabled, join_process_group, pick_device
+from vf.device import bf16_fits, cpu_has_fast_bf16, cpu_model, device_description, eval_bf16_enabled, join_process_group, pick_device
 from vf.io import DataError, data_dir
 from vf.reading import document_windows, fit_pairs, select_evidence, split_sentences, tokenize_pairs
 from vf.model import PACKAGED_MINILM, label_ids, load_model, load_tokenizer, save_model, training_label_map
-from vf.splits import assert_no_document_leakage, limit_documents, save_splits, shuffle_labels
+from vf.splits import assert_no_document_leakage, limit_documents, save_splits, shuffle_labels, subsample
 from vf.sources import (
     OOD_SOURCES, fib_pairs, fib_splits, find_or_fetch_usb, load_fib, load_fib_cnn_dm, load_fib_other,
     load_fib_raw, load_ood_source, load_sick, load_summedits, load_usb, sick_splits, summedits_splits,
@@ -54,23 +54,25 @@ from vf.stages import (
 from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
 from vf.guardrail import (
-    build_detector, choose_thresholds, detector_mix, ensure_detector, evaluation_sets, model_card,
-    reading_table, shortcut_check, shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table,
-    threshold_table)
+    SUMMEDITS_DOMAINS, build_detector, choose_thresholds, detector_mix, detector_stage, ensure_detector,
+    evaluation_sets, model_card, reading_table, shortcut_check, shortcut_frame, shortcut_row, shortcut_table,
+    source_table, speed_table, summedits_held_out, summedits_stage, threshold_table)
 
 import torch  # tests patch utils.torch.cuda
 
 # __all__: what the notebooks and scripts use; the tests also reach ConfigError, DataError, THRESHOLDS,
 # append_metrics, best_f1_threshold, choice_accuracy, choose_thresholds, class_weights, compute_metrics, config_hash,
-# detector_mix, document_windows, head_layers, js_divergence, label_ids, load_fib, load_fib_other, load_sick,
+# cpu_model,
+# document_windows, head_layers, js_divergence, label_ids, load_fib, load_fib_other, load_sick,
 # load_usb, out_of_domain_config, pair_loss, precision_recall_at, shuffle_labels, sick_splits, split_sentences,
 # usb_available
 __all__ = [
     "BEFORE_NLI", "CLASS_COLORS", "CONSISTENT", "Config", "DocumentTable", "Evaluator", "HIST_BINS", "HallucinationDetector",
     "INCONSISTENT", "NEUTRAL", "NLI_SETS", "NOT_ENTAILED", "OOD_SOURCES", "PACKAGED_MINILM", "PROFILES", "REPO_DIR",
-    "Reading", "STUDY_METRICS", "SUMMARY_COLUMNS", "Stage", "TrainResult", "_training_batches",
+    "Reading", "SPLIT_SEED", "STUDY_METRICS", "SUMMARY_COLUMNS", "SUMMEDITS_DOMAINS", "Stage", "TrainResult", "_training_batches",
     "assert_no_document_leakage", "bf16_fits", "bootstrap_study", "build_detector", "checkpoint_history", "build_nli_base",
-    "compare_head_readings", "compare_readings", "condition_color", "cpu_has_fast_bf16", "data_dir",
+    "compare_head_readings", "compare_readings", "condition_color", "cpu_has_fast_bf16", "data_dir", "detector_mix",
+    "detector_stage",
     "device_description", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
     "evaluate_splits", "evaluation_sets", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",
     "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs", "get_config", "git_commit",
@@ -81,5 +83,6 @@ __all__ = [
     "save_figure", "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything",
     "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table",
     "source_table", "speed_table",
-    "split_sizes", "study_conditions", "study_folder", "study_table", "summary_table", "summedits_splits", "threshold_for_precision",
+    "split_sizes", "study_conditions", "study_folder", "study_table", "subsample", "summary_table", "summedits_held_out",
+    "summedits_splits", "summedits_stage", "threshold_for_precision",
     "threshold_table", "tokenize_pairs", "train", "training_label_map", "upsert_rows", "usb_splits", "write_study_summary"]

@@ -1,5 +1,6 @@
 """The NLI sets and the general detector's data: exact counts from the real files, label mapping, splits by
 premise, the binary loss, the shortcut set, CNN/DM's sentences, thresholds and the per-source table."""
+import dataclasses
 import json
 
 import numpy as np
@@ -111,6 +112,38 @@ def test_the_detector_mix_uses_training_documents_only(real_data):
     assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
     assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
     assert capped["source"].value_counts().drop("fib_other").equals(counts.drop("fib_other"))
+
+
+def test_a_held_out_summedits_domain_is_never_trained_or_selected_on(real_data):
+    summedits = utils.load_summedits()
+    splits = utils.summedits_held_out(summedits, "podcast")
+    assert len(splits["test"]) == 500 and set(splits["test"]["domain"]) == {"podcast"}
+    assert len(splits["train"]) + len(splits["validation"]) == 3862 - 500
+    assert "podcast" not in set(splits["train"]["domain"]) | set(splits["validation"]["domain"])
+    utils.assert_no_document_leakage(splits)
+    assert set(splits["validation"]["domain"]) == set(utils.SUMMEDITS_DOMAINS) - {"podcast"}
+    every = utils.summedits_held_out(summedits, None)
+    assert every["test"].empty and len(every["train"]) + len(every["validation"]) == 3862
+    with pytest.raises(utils.ConfigError, match="unknown SummEdits domain 'news'"):
+        utils.summedits_held_out(summedits, "news")
+
+
+def test_the_summedits_stage_adds_the_replay_and_selects_on_validation_only(real_data):
+    summedits = utils.summedits_held_out(utils.load_summedits(), "samsum")
+    replay = synthetic_pairs(3, seed=4).assign(source="fib")
+    fib = {"validation_all": synthetic_pairs(2, seed=5)}
+    stage = utils.summedits_stage(utils.load_tokenizer(), summedits, replay, fib, utils.get_config("cpu"))
+    assert len(stage.pairs) == len(summedits["train"]) + len(replay)
+    assert stage.pairs["source"].value_counts()["fib"] == len(replay)
+    assert set(stage.evaluator.sets) == {"summedits_validation", "fib_validation_all"}
+    assert stage.evaluator.select_metric == "mean/roc_auc" and stage.cfg.patience is None
+
+
+def test_detector_settings_leave_the_hash_of_fib_runs_alone():
+    cfg = utils.get_config("cpu")
+    assert utils.config_hash(cfg) == utils.config_hash(utils.get_config("cpu", detector_replay_pairs=5,
+                                                                        detector_summedits=True))
+    assert utils.config_hash(cfg) == utils.config_hash(dataclasses.asdict(cfg))  # as configs.jsonl stores it
 
 
 def test_the_shortcut_on_validation_alone_has_only_validation_documents(real_data):

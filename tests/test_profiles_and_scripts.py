@@ -132,3 +132,9 @@ def test_run_ids_and_config_hashes_tell_runs_and_settings_apart(tmp_path):
     second = utils.append_metrics(table.assign(roc_auc=0.9), cfg, "fib_only", run_id=first + "-b")
     assert utils.latest_run(cfg, "fib_only")["roc_auc"].tolist() == [0.9] and second == first + "-b"
     assert utils.latest_run(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=5), "fib_only").empty
+
+
+def test_a_cpu_is_described_by_its_model_and_widest_vector_instructions():
+    assert utils.cpu_model("model name\t: Intel Xeon\nflags\t: fma avx2 avx512f avx512_bf16\n") == "Intel Xeon, AVX-512"
+    assert utils.cpu_model("model name\t: AMD EPYC\nflags\t: fma avx avx2\n") == "AMD EPYC, AVX2"
+    assert utils.cpu_model("") == "unknown model, no AVX2"

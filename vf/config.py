@@ -61,6 +61,10 @@ class Config:
     # (1,661 in all; None: every one): as many as FIB train's 350 references, so that a reference-like summary does
     # not lean inconsistent (chosen on validation: experiments/detector_levers.py)
     detector_fib_other_pairs: int | None = 350
+    # continue the detector on SummEdits (80% of each domain's documents) plus this many pairs of its own mix replayed
+    # (guardrail.summedits_stage); whether it does was decided by experiments/detector_domains.py
+    detector_summedits: bool = False
+    detector_replay_pairs: int = 1000
     ood_source: str = "auto"  # out-of-domain pre-finetuning: "usb", "summedits", or "auto" (USB if it is here)
     # epochs of the out-of-domain stage: USB 5,050 pairs / 16 = 316 updates per epoch; 2 on this CPU, which has no
     # bf16 instructions (the gpu profile runs 3, as the study on MiniLM did: results/levers_gpu/levers.csv)
@@ -98,7 +102,7 @@ PROFILES = {
     # a few steps on a tiny subset, for tests and CI
     "smoke": Config(profile="smoke", model_name="models/smoke/nli_base", max_length=128, evidence_sentences=None,
                     batch_size=4, grad_accum=2, epochs=1, eval_every=2,
-                    checkpoint_every=33, ood_epochs=1, fib_only_epochs=1, patience=None, detector_epochs=1, detector_nli_pairs=40, nli_max_pairs_per_set=24, nli_batch_size=8,
+                    checkpoint_every=33, ood_epochs=1, fib_only_epochs=1, patience=None, detector_epochs=1, detector_nli_pairs=40, detector_replay_pairs=16, nli_max_pairs_per_set=24, nli_batch_size=8,
                     eval_batch_size=16, max_docs=8, results_dir="results/smoke", models_dir="models/smoke"),
 }
 

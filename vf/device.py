@@ -24,9 +24,22 @@ def device_description() -> str:
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name()
     else:
-        name = f"CPU, {os.cpu_count()} cores" + (", bf16 instructions" if cpu_has_fast_bf16() else "")
+        name = f"CPU, {os.cpu_count()} cores ({cpu_model()})" + (", bf16 instructions" if cpu_has_fast_bf16() else "")
     # device-pack's unpack.sh sets MINILM_DIR: MiniLM restored from fp16 weights and int8 word embeddings
     return name + ("; MiniLM packed fp16/int8" if os.environ.get("MINILM_DIR") else "")
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name and its widest vector instructions (AVX-512 or AVX2): CPU speeds differ between machines
+    that all report "2 cores"."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if cpuinfo is None else cpuinfo
+    except OSError:
+        return "unknown model"
+    names = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    flags = set(cpuinfo.split())
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{names[0] if names else 'unknown model'}, {vector}"
 
 
 def cpu_has_fast_bf16() -> bool:

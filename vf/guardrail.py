@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import CONSISTENT, INCONSISTENT, SPLIT_SEED, Config
+from .config import CONSISTENT, INCONSISTENT, SPLIT_SEED, Config, ConfigError
 from .device import device_description
 from .splits import limit_documents, subsample
-from .sources import load_fib_cnn_dm, load_model_generated_consistent, new_fib_other, load_summedits, usb_splits
+from .sources import (load_fib_cnn_dm, load_model_generated_consistent, new_fib_other, load_summedits, summedits_splits,
+                      usb_splits)
 from .nli import NLI_SETS, load_nli, nli_splits
 from .metrics import (METRICS, balanced_accuracy_at, check_scores, precision_recall_at,
                       threshold_for_false_positive_rate, threshold_for_precision)
@@ -43,15 +44,48 @@ def detector_mix(fib: dict[str, pd.DataFrame], usb: dict[str, pd.DataFrame], nli
     return mix.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True)
 
 
+def _mix_stage(name: str, tokenizer, pairs: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg: Config) -> Stage:
+    """A detector stage: cfg.detector_epochs over `pairs`, 4 evaluations (plus update 0), selected on the mean
+    ROC AUC over the validation `frames`."""
+    stage_cfg = dataclasses.replace(cfg, epochs=cfg.detector_epochs, select_metric="mean/roc_auc", patience=None)
+    updates = int(np.ceil(len(pairs) / cfg.batch_size / cfg.grad_accum)) * stage_cfg.epochs
+    stage_cfg = dataclasses.replace(stage_cfg, eval_every=max(1, updates // 4), checkpoint_every=max(1, updates // 4))
+    return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg))
+
+
+def mix_validation(fib: dict, usb: dict, nli: dict) -> dict[str, pd.DataFrame]:
+    """What the mix is selected on: FIB validation (every negative), and 600 pairs each of USB and NLI validation."""
+    return {"fib_validation_all": fib["validation_all"],
+            "usb_validation": subsample(usb["validation"], WATCHED_PAIRS, SPLIT_SEED),
+            "nli_validation": subsample(nli["validation"], WATCHED_PAIRS, SPLIT_SEED)}
+
+
 def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, usb: dict, nli: dict, cfg: Config) -> Stage:
     """Train on the mix for cfg.detector_epochs; select on the mean ROC AUC over FIB, USB and NLI validation."""
-    stage_cfg = dataclasses.replace(cfg, epochs=cfg.detector_epochs, select_metric="mean/roc_auc", patience=None)
-    updates = int(np.ceil(len(mix) / cfg.batch_size / cfg.grad_accum)) * stage_cfg.epochs
-    stage_cfg = dataclasses.replace(stage_cfg, eval_every=max(1, updates // 4), checkpoint_every=max(1, updates // 4))
-    frames = {"fib_validation_all": fib["validation_all"],
-              "usb_validation": subsample(usb["validation"], WATCHED_PAIRS, SPLIT_SEED),
-              "nli_validation": subsample(nli["validation"], WATCHED_PAIRS, SPLIT_SEED)}
-    return Stage("detector", stage_cfg, mix, Evaluator.from_frames(tokenizer, frames, stage_cfg))
+    return _mix_stage("detector", tokenizer, mix, mix_validation(fib, usb, nli), cfg)
+
+
+SUMMEDITS_DOMAINS = ("ectsum", "podcast", "qmsumm", "sales_call", "sales_email", "samsum", "scitldr")
+
+
+def summedits_held_out(summedits: pd.DataFrame, held_out: str | None) -> dict[str, pd.DataFrame]:
+    """SummEdits for a stage that must never see the domain `held_out`: the other domains 80/20 by document
+    (train, validation) and every pair of `held_out` (test, empty when held_out is None)."""
+    if held_out is not None and held_out not in SUMMEDITS_DOMAINS:
+        raise ConfigError(f"unknown SummEdits domain {held_out!r}; choose one of {SUMMEDITS_DOMAINS} or None.")
+    splits = summedits_splits(summedits[summedits["domain"] != held_out])
+    return {**splits, "test": summedits[summedits["domain"] == held_out].reset_index(drop=True)}
+
+
+def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.DataFrame, fib: dict,
+                    cfg: Config) -> Stage:
+    """The detector continued on SummEdits train (summedits_held_out) plus `replay`, pairs of its own mix (so that
+    FIB is not forgotten); selected on the mean ROC AUC over SummEdits validation (its training domains) and FIB's."""
+    columns = ["premise", "hypothesis", "label", "doc_id", "source"]
+    pairs = pd.concat([summedits["train"].assign(source="summedits")[columns], replay[columns]], ignore_index=True)
+    frames = {"summedits_validation": summedits["validation"], "fib_validation_all": fib["validation_all"]}
+    return _mix_stage("summedits", tokenizer, pairs.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True),
+                      frames, cfg)
 
 
 def validation_frame(fib: dict, usb: dict) -> pd.DataFrame:

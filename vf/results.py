@@ -49,10 +49,12 @@ METRICS_COLUMNS = ["timestamp", "run_id", "condition", "ood_source", "model", "s
                    "balanced_accuracy", "profile", "config_hash", "device", "wall_seconds", "git_commit"]
 
 
-def config_hash(cfg: Config) -> str:
-    """8 hex digits that change with any training setting (not with the seed or where results go)."""
-    settings = {k: v for k, v in dataclasses.asdict(cfg).items()
-                if k not in ("seed", "resume", "results_dir", "models_dir")}
+def config_hash(cfg: Config | dict) -> str:
+    """8 hex digits that change with any setting a run of metrics.csv reads: not the seed, where results go, or the
+    detector's settings (detector_*: a detector writes no metrics rows). A dict is a config as configs.jsonl holds it."""
+    fields = cfg if isinstance(cfg, dict) else dataclasses.asdict(cfg)
+    settings = {k: v for k, v in fields.items()
+                if k not in ("seed", "resume", "results_dir", "models_dir") and not k.startswith("detector_")}
     return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
