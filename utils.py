@@ -21,7 +21,8 @@ Errors: DataError (bad input data) and ConfigError (a setting that cannot work) 
 from vf.config import (
     CONSISTENT, Config, ConfigError, INCONSISTENT, NEUTRAL, NOT_ENTAILED, PROFILES, REPO_DIR, SPLIT_SEED, get_config,
     seed_everything)
-from vf.device import bf16_fits, cpu_has_fast_bf16, cpu_model, device_description, eval_bf16_enabled, join_process_group, pick_device
+from vf.device import (
+    bf16_fits, cpu_has_fast_bf16, cpu_model, device_description, eval_bf16_enabled, join_process_group, pick_device)
 from vf.io import DataError, data_dir
 from vf.reading import document_windows, fit_pairs, select_evidence, split_sentences, tokenize_pairs
 from vf.model import PACKAGED_MINILM, label_ids, load_model, load_tokenizer, save_model, training_label_map
@@ -55,8 +56,9 @@ from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
 from vf.guardrail import (
     SUMMEDITS_DOMAINS, build_detector, choose_thresholds, detector_mix, detector_stage, ensure_detector,
-    evaluation_sets, model_card, reading_table, shortcut_check, shortcut_frame, shortcut_row, shortcut_table,
-    source_table, speed_table, summedits_held_out, summedits_stage, threshold_table)
+    evaluation_sets, held_out_domain_table, limit_summedits, model_card, reading_table, shortcut_check,
+    shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table, summedits_held_out, summedits_stage,
+    threshold_table)
 
 import torch  # tests patch utils.torch.cuda
 
@@ -67,22 +69,21 @@ import torch  # tests patch utils.torch.cuda
 # load_usb, out_of_domain_config, pair_loss, precision_recall_at, shuffle_labels, sick_splits, split_sentences,
 # usb_available
 __all__ = [
-    "BEFORE_NLI", "CLASS_COLORS", "CONSISTENT", "Config", "DocumentTable", "Evaluator", "HIST_BINS", "HallucinationDetector",
-    "INCONSISTENT", "NEUTRAL", "NLI_SETS", "NOT_ENTAILED", "OOD_SOURCES", "PACKAGED_MINILM", "PROFILES", "REPO_DIR",
-    "Reading", "SPLIT_SEED", "STUDY_METRICS", "SUMMARY_COLUMNS", "SUMMEDITS_DOMAINS", "Stage", "TrainResult", "_training_batches",
-    "assert_no_document_leakage", "bf16_fits", "bootstrap_study", "build_detector", "checkpoint_history", "build_nli_base",
-    "compare_head_readings", "compare_readings", "condition_color", "cpu_has_fast_bf16", "data_dir", "detector_mix",
-    "detector_stage",
-    "device_description", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
-    "evaluate_splits", "evaluation_sets", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",
+    "assert_no_document_leakage", "BEFORE_NLI", "bf16_fits", "bootstrap_study", "build_detector", "build_nli_base",
+    "checkpoint_history", "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config",
+    "CONSISTENT", "cpu_has_fast_bf16", "data_dir", "detector_mix", "detector_stage", "device_description",
+    "DocumentTable", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
+    "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",
     "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs", "get_config", "git_commit",
-    "guardrail_table", "join_process_group", "latest_run", "latest_scores", "limit_documents", "load_fib_cnn_dm",
+    "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS", "INCONSISTENT",
+    "join_process_group", "latest_run", "latest_scores", "limit_documents", "limit_summedits", "load_fib_cnn_dm",
     "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "model_card",
-    "nli_splits", "nli_training_pairs", "out_of_domain_stage", "param_groups", "pick_device", "plot_compare",
-    "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "read_json", "reading_table", "run_stage",
-    "save_figure", "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything",
-    "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table",
-    "source_table", "speed_table",
-    "split_sizes", "study_conditions", "study_folder", "study_table", "subsample", "summary_table", "summedits_held_out",
-    "summedits_splits", "summedits_stage", "threshold_for_precision",
-    "threshold_table", "tokenize_pairs", "train", "training_label_map", "upsert_rows", "usb_splits", "write_study_summary"]
+    "NEUTRAL", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES", "out_of_domain_stage",
+    "PACKAGED_MINILM", "param_groups", "pick_device", "plot_compare", "plot_eval", "plot_history", "predict_proba",
+    "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table", "REPO_DIR", "run_stage", "save_figure",
+    "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
+    "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
+    "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",
+    "subsample", "SUMMARY_COLUMNS", "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits",
+    "summedits_stage", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
+    "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "write_study_summary"]

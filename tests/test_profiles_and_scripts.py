@@ -64,7 +64,7 @@ def test_set_parses_literals_and_plain_words_and_refuses_a_change_of_type():
 
 
 def test_scripts_run_as_modules_without_path_tricks():
-    for script in ("study", "levers", "finetune", "detector_levers"):
+    for script in ("study", "levers", "finetune", "detector_levers", "detector_domains"):
         done = subprocess.run([sys.executable, "-m", f"experiments.{script}", "--help"], cwd=REPO,
                               capture_output=True, text=True)
         assert done.returncode == 0 and "--set" in done.stdout, done.stderr
@@ -79,6 +79,29 @@ def test_the_detector_lever_rule_prefers_no_shortcut_then_validation_auc():
     assert chosen(table) == "c"  # a is best on validation but outside the band
     assert chosen(table.iloc[[0]]) == "a"
     assert chosen(table.assign(validation_style_auc=[0.37, 0.60, 0.30])) == "b"  # none within: closest to 0.5
+
+
+def domain_rows(fold_auc: float, fold_fib: float, domains=utils.SUMMEDITS_DOMAINS) -> pd.DataFrame:
+    """detector_domains' rows: shipped 0.6 and control 0.62 on every domain, each fold at fold_auc."""
+    rows = [dict(model=m, set="summedits", domain=d, n=10, roc_auc=auc) for d in utils.SUMMEDITS_DOMAINS
+            for m, auc in (("shipped", 0.60), ("control", 0.62))]
+    rows += [dict(model=f"held_out_{d}", set="summedits", domain=d, n=10, roc_auc=fold_auc) for d in domains]
+    rows += [dict(model=m, set="fib_validation", domain="xsum", n=30, roc_auc=auc)
+             for m, auc in (("shipped", 0.75), ("control", 0.76), *((f"held_out_{d}", fold_fib) for d in domains))]
+    return pd.DataFrame(rows)
+
+
+def test_the_held_out_domain_rule_needs_every_fold_a_lift_over_the_control_and_fib_kept():
+    from experiments.detector_domains import decision
+    table = utils.held_out_domain_table(domain_rows(0.65, 0.755))
+    assert table.loc["mean", "lift_over_control"] == pytest.approx(0.03)
+    assert table.loc["fib_xsum_validation", "lift_over_control"] == pytest.approx(-0.005)
+    assert decision(table)["ships_summedits"] and decision(table)["folds"] == 7
+    assert not decision(utils.held_out_domain_table(domain_rows(0.635, 0.755)))["ships_summedits"]  # lift 0.015
+    assert not decision(utils.held_out_domain_table(domain_rows(0.65, 0.74)))["ships_summedits"]  # FIB lost 0.02
+    partial = utils.held_out_domain_table(domain_rows(0.70, 0.76, domains=("podcast", "samsum")))
+    assert partial.loc["mean", "lift_over_control"] == pytest.approx(0.08)  # over the folds that ran
+    assert not decision(partial)["ships_summedits"]  # two folds of seven
 
 
 def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):

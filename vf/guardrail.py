@@ -77,6 +77,13 @@ def summedits_held_out(summedits: pd.DataFrame, held_out: str | None) -> dict[st
     return {**splits, "test": summedits[summedits["domain"] == held_out].reset_index(drop=True)}
 
 
+def limit_summedits(summedits: pd.DataFrame, max_docs: int | None) -> pd.DataFrame:
+    """At most max_docs documents of each SummEdits domain (quick runs), so that every domain stays."""
+    if max_docs is None:
+        return summedits
+    return summedits[summedits.groupby("domain")["doc_id"].rank(method="dense") <= max_docs].reset_index(drop=True)
+
+
 def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.DataFrame, fib: dict,
                     cfg: Config) -> Stage:
     """The detector continued on SummEdits train (summedits_held_out) plus `replay`, pairs of its own mix (so that
@@ -86,6 +93,27 @@ def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.Da
     frames = {"summedits_validation": summedits["validation"], "fib_validation_all": fib["validation_all"]}
     return _mix_stage("summedits", tokenizer, pairs.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True),
                       frames, cfg)
+
+
+def held_out_domain_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """experiments/detector_domains.py's rows as one line per SummEdits domain: ROC AUC of the shipped detector, of
+    the control (its own mix, more updates) and of the model trained on the six other domains, which never saw this
+    one; the lift of the last over the control; and a mean line. FIB-XSum validation ROC AUC as its own line."""
+    summedits = rows[rows["set"] == "summedits"].assign(
+        model=lambda r: r["model"].where(~r["model"].str.startswith("held_out_"), "six_other_domains"))
+    table = summedits.pivot_table(index="domain", columns="model", values="roc_auc")
+    table = table.reindex(columns=["shipped", "control", "six_other_domains"])
+    table.insert(0, "n", summedits.groupby("domain")["n"].first())
+    table["lift_over_control"] = table["six_other_domains"] - table["control"]
+    folds_done = table.dropna(subset=["six_other_domains"])  # the mean over the domains whose fold has run
+    table.loc["mean"] = folds_done.drop(columns="n").mean().reindex(table.columns)  # n: left empty on this line
+    fib = rows[rows["set"] == "fib_validation"].assign(
+        model=lambda r: r["model"].where(~r["model"].str.startswith("held_out_"), "six_other_domains"))
+    table.loc["fib_xsum_validation"] = fib.groupby("model")["roc_auc"].mean().reindex(table.columns)
+    table.loc["fib_xsum_validation", "n"] = fib["n"].iloc[0] if len(fib) else np.nan
+    table.loc["fib_xsum_validation", "lift_over_control"] = (table.loc["fib_xsum_validation", "six_other_domains"]
+                                                             - table.loc["fib_xsum_validation", "control"])
+    return table
 
 
 def validation_frame(fib: dict, usb: dict) -> pd.DataFrame:
@@ -116,16 +144,25 @@ def build_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     if cfg.max_docs:  # quick runs
         usb, nli = limit_documents(usb, cfg.max_docs), limit_documents(nli, 25 * cfg.max_docs)
     mix = detector_mix(fib, usb, nli, cfg)
-    result = run_stage(model, tokenizer, detector_stage(tokenizer, mix, fib, usb, nli, cfg),
-                       Path(cfg.models_dir) / "checkpoints" / "detector")
+    checkpoints = Path(cfg.models_dir) / "checkpoints"
+    result = run_stage(model, tokenizer, detector_stage(tokenizer, mix, fib, usb, nli, cfg), checkpoints / "detector")
+    counts, replayed = mix["source"].value_counts().to_dict(), 0
     save_model(model, tokenizer, folder, cfg, result.history)
+    if cfg.detector_summedits:  # then on SummEdits, every domain (its validation documents select)
+        summedits = summedits_held_out(limit_summedits(load_summedits(), cfg.max_docs), None)
+        replay = subsample(mix, cfg.detector_replay_pairs, SPLIT_SEED)
+        result = run_stage(model, tokenizer, summedits_stage(tokenizer, summedits, replay, fib, cfg),
+                           checkpoints / "detector_summedits")
+        counts["summedits"], replayed = len(summedits["train"]), len(replay)
+        save_model(model, tokenizer, folder, cfg)
+        result.history.to_csv(folder / "summedits_history.csv", index=False)
     reading = Reading.from_config(cfg, claims=True, aggregate="max")
     reading.save(folder)
     validation = validation_frame(fib, usb)
     p = HallucinationDetector(model, tokenizer, reading).score(validation["premise"], validation["hypothesis"])
     thresholds = choose_thresholds(validation["label"] == INCONSISTENT, p)
     info = dict(thresholds=thresholds, chosen_on="FIB-XSum validation (all negatives) + USB validation",
-                training_pairs=mix["source"].value_counts().to_dict(), kept_update=result.best_update,
+                training_pairs=counts, replayed_pairs=replayed, kept_update=result.best_update,
                 minutes=round((time.time() - start) / 60, 1), device=device_description(), profile=cfg.profile,
                 base_model=cfg.model_name, nli_sets=list(cfg.nli_sets))
     (folder / "detector.json").write_text(json.dumps(info, indent=2))
