@@ -10,6 +10,7 @@ on FIB-XSum validation. All are read as the shipped detector reads (claims, max)
     python -m experiments.detector_domains [--profile cpu] [--domains ectsum podcast ...]
 
 Resumable: results/detector/summedits_held_out.csv keeps the rows of every finished model; a rerun skips it.
+Also written: summedits_by_domain.csv (utils.held_out_domain_table) and summedits_decision.json (the rule below).
 The rule that decides whether the shipped detector trains on SummEdits (all seven domains, `detector_summedits`)
 was fixed before any fold ran: it does when the held-out ROC AUC averaged over the seven domains beats the control's
 on the same domains by more than 0.02, and FIB validation ROC AUC averaged over the folds is no more than 0.01 below
@@ -100,9 +101,11 @@ def main():
                            held_out=domain, train_pairs=len(folds[domain]["train"]) + len(replay),
                            kept_update=result.best_update, minutes=round((time.time() - start) / 60, 1)))
         print(utils.held_out_domain_table(pd.read_csv(out)).round(3))
-    verdict = decision(utils.held_out_domain_table(pd.read_csv(out)))
+    table = utils.held_out_domain_table(pd.read_csv(out))
+    table.round(4).to_csv(out.parent / "summedits_by_domain.csv")
+    verdict = decision(table)
     (out.parent / "summedits_decision.json").write_text(pd.Series(verdict).to_json(indent=2))
-    print(verdict)
+    print(table.round(3).to_string(), verdict, sep="\n")
 
 
 if __name__ == "__main__":
