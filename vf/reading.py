@@ -48,12 +48,12 @@ def select_evidence(df: pd.DataFrame, k: int) -> pd.DataFrame:
         if len(sentences) <= k:
             premises.append(premise)
             continue
-        try:  # one fit_transform: the same vectors as fit, then transform of each part, in a third of the calls
-            vectors = TfidfVectorizer(stop_words="english").fit_transform(sentences + [hypothesis])
+        try:
+            vectorizer = TfidfVectorizer(stop_words="english").fit(sentences + [hypothesis])
         except ValueError:  # nothing but stop words: keep the lead
             premises.append(" ".join(sentences[:k]))
             continue
-        similarity = (vectors[:-1] @ vectors[-1].T).toarray().ravel()
+        similarity = (vectorizer.transform(sentences) @ vectorizer.transform([hypothesis]).T).toarray().ravel()
         keep = sorted(np.argsort(-similarity, kind="stable")[:k])  # ties go to the earlier sentence
         premises.append(" ".join(sentences[i] for i in keep))
     return df.assign(premise=premises)
