@@ -98,16 +98,15 @@ def held_out_domain_table(rows: pd.DataFrame) -> pd.DataFrame:
     """experiments/detector_domains.py's rows as one line per SummEdits domain: ROC AUC of the shipped detector, of
     the control (its own mix, more updates) and of the model trained on the six other domains, which never saw this
     one; the lift of the last over the control; and a mean line. FIB-XSum validation ROC AUC as its own line."""
-    summedits = rows[rows["set"] == "summedits"].assign(
-        model=lambda r: r["model"].where(~r["model"].str.startswith("held_out_"), "six_other_domains"))
+    rows = rows.assign(model=rows["model"].where(~rows["model"].str.startswith("held_out_"), "six_other_domains"))
+    summedits = rows[rows["set"] == "summedits"]
     table = summedits.pivot_table(index="domain", columns="model", values="roc_auc")
     table = table.reindex(columns=["shipped", "control", "six_other_domains"])
     table.insert(0, "n", summedits.groupby("domain")["n"].first())
     table["lift_over_control"] = table["six_other_domains"] - table["control"]
     folds_done = table.dropna(subset=["six_other_domains"])  # the mean over the domains whose fold has run
     table.loc["mean"] = folds_done.drop(columns="n").mean().reindex(table.columns)  # n: left empty on this line
-    fib = rows[rows["set"] == "fib_validation"].assign(
-        model=lambda r: r["model"].where(~r["model"].str.startswith("held_out_"), "six_other_domains"))
+    fib = rows[rows["set"] == "fib_validation"]
     table.loc["fib_xsum_validation"] = fib.groupby("model")["roc_auc"].mean().reindex(table.columns)
     table.loc["fib_xsum_validation", "n"] = fib["n"].iloc[0] if len(fib) else np.nan
     table.loc["fib_xsum_validation", "lift_over_control"] = (table.loc["fib_xsum_validation", "six_other_domains"]
