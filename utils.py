@@ -56,16 +56,15 @@ from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
 from vf.guardrail import (
     SUMMEDITS_DOMAINS, build_detector, choose_thresholds, detector_mix, detector_stage, ensure_detector,
-    evaluation_sets, held_out_domain_table, limit_summedits, model_card, reading_table, shortcut_check,
-    shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table, summedits_held_out, summedits_stage,
-    threshold_table)
+    evaluation_sets, held_out_domain_table, limit_summedits, mix_sources, model_card, reading_table, replay_pairs,
+    shortcut_check, shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table, summedits_held_out,
+    summedits_stage, threshold_table)
 
 import torch  # tests patch utils.torch.cuda
 
 # __all__: what the notebooks and scripts use; the tests also reach ConfigError, DataError, THRESHOLDS,
 # append_metrics, best_f1_threshold, choice_accuracy, choose_thresholds, class_weights, compute_metrics, config_hash,
-# cpu_model,
-# document_windows, head_layers, js_divergence, label_ids, load_fib, load_fib_other, load_sick,
+# cpu_model, document_windows, head_layers, js_divergence, label_ids, load_fib, load_fib_other, load_sick,
 # load_usb, out_of_domain_config, pair_loss, precision_recall_at, shuffle_labels, sick_splits, split_sentences,
 # usb_available
 __all__ = [
@@ -77,13 +76,14 @@ __all__ = [
     "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs", "get_config", "git_commit",
     "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS", "INCONSISTENT",
     "join_process_group", "latest_run", "latest_scores", "limit_documents", "limit_summedits", "load_fib_cnn_dm",
-    "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "model_card",
-    "NEUTRAL", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES", "out_of_domain_stage",
-    "PACKAGED_MINILM", "param_groups", "pick_device", "plot_compare", "plot_eval", "plot_history", "predict_proba",
-    "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table", "REPO_DIR", "run_stage", "save_figure",
-    "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
-    "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
-    "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",
-    "subsample", "SUMMARY_COLUMNS", "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits",
-    "summedits_stage", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
+    "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "mix_sources",
+    "model_card", "NEUTRAL", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
+    "out_of_domain_stage", "PACKAGED_MINILM", "param_groups", "pick_device", "plot_compare", "plot_eval",
+    "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table",
+    "replay_pairs", "REPO_DIR", "run_stage", "save_figure", "save_model", "save_splits", "score_prepared",
+    "score_splits", "seed_everything", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
+    "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
+    "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
+    "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
+    "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
     "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "write_study_summary"]

@@ -65,11 +65,9 @@ def main():
     out = Path(cfg.results_dir) / "detector" / "summedits_held_out.csv"
     done = set(pd.read_csv(out)["model"]) if out.exists() else set()
     summedits = utils.limit_summedits(utils.load_summedits(), cfg.max_docs)
-    usb, nli = utils.usb_splits(), utils.nli_splits(utils.load_nli())
-    if cfg.max_docs:
-        usb, nli = utils.limit_documents(usb, cfg.max_docs), utils.limit_documents(nli, 25 * cfg.max_docs)
+    usb, nli = utils.mix_sources(cfg)
     mix = utils.detector_mix(fib, usb, nli, cfg)
-    replay = utils.subsample(mix, cfg.detector_replay_pairs, utils.SPLIT_SEED)
+    replay = utils.replay_pairs(mix, cfg)
     fib_validation = {"fib_validation": fib["validation_all"].assign(domain="xsum")}
     every_domain = {"summedits": summedits}
 

@@ -28,6 +28,14 @@ from .detector import HallucinationDetector
 WATCHED_PAIRS = 600  # pairs of USB and of NLI validation scored at each in-training evaluation
 
 
+def mix_sources(cfg: Config) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """USB's and the NLI sets' splits as the detector's mix reads them (a few documents each for quick runs)."""
+    usb, nli = usb_splits(), nli_splits(load_nli())
+    if cfg.max_docs:
+        usb, nli = limit_documents(usb, cfg.max_docs), limit_documents(nli, 25 * cfg.max_docs)
+    return usb, nli
+
+
 def detector_mix(fib: dict[str, pd.DataFrame], usb: dict[str, pd.DataFrame], nli: dict[str, pd.DataFrame],
                  cfg: Config) -> pd.DataFrame:
     """The detector's training pairs, one `source` column: FIB-XSum train (1:1), FIB's other distractor sets and
@@ -81,6 +89,11 @@ def limit_summedits(summedits: pd.DataFrame, max_docs: int | None) -> pd.DataFra
     if max_docs is None:
         return summedits
     return summedits[summedits.groupby("domain")["doc_id"].rank(method="dense") <= max_docs].reset_index(drop=True)
+
+
+def replay_pairs(mix: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """The cfg.detector_replay_pairs pairs of the mix that a SummEdits stage replays."""
+    return subsample(mix, cfg.detector_replay_pairs, SPLIT_SEED)
 
 
 def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.DataFrame, fib: dict,
@@ -138,22 +151,21 @@ def build_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     it with its Reading (sentence-level claims, max over sentences) and thresholds."""
     start = time.time()
     tokenizer, model = load_model(cfg.model_name)
-    usb, nli = usb_splits(), nli_splits(load_nli())
-    if cfg.max_docs:  # quick runs
-        usb, nli = limit_documents(usb, cfg.max_docs), limit_documents(nli, 25 * cfg.max_docs)
+    usb, nli = mix_sources(cfg)
     mix = detector_mix(fib, usb, nli, cfg)
     checkpoints = Path(cfg.models_dir) / "checkpoints"
     result = run_stage(model, tokenizer, detector_stage(tokenizer, mix, fib, usb, nli, cfg), checkpoints / "detector")
+    mix_history, later_history = result.history, None
     counts, replayed = mix["source"].value_counts().to_dict(), 0
-    save_model(model, tokenizer, folder, cfg, result.history)
     if cfg.detector_summedits:  # then on SummEdits, every domain (its validation documents select)
         summedits = summedits_held_out(limit_summedits(load_summedits(), cfg.max_docs), None)
-        replay = subsample(mix, cfg.detector_replay_pairs, SPLIT_SEED)
+        replay = replay_pairs(mix, cfg)
         result = run_stage(model, tokenizer, summedits_stage(tokenizer, summedits, replay, fib, cfg),
                            checkpoints / "detector_summedits")
-        counts["summedits"], replayed = len(summedits["train"]), len(replay)
-        save_model(model, tokenizer, folder, cfg)
-        result.history.to_csv(folder / "summedits_history.csv", index=False)
+        counts["summedits"], replayed, later_history = len(summedits["train"]), len(replay), result.history
+    save_model(model, tokenizer, folder, cfg, mix_history)
+    if later_history is not None:
+        later_history.to_csv(folder / "summedits_history.csv", index=False)
     reading = Reading.from_config(cfg, claims=True, aggregate="max")
     reading.save(folder)
     validation = validation_frame(fib, usb)
