@@ -25,7 +25,9 @@ from vf.device import (
     bf16_fits, cpu_has_fast_bf16, cpu_model, device_description, eval_bf16_enabled, join_process_group, pick_device)
 from vf.io import DataError, data_dir
 from vf.reading import document_windows, fit_pairs, select_evidence, split_sentences, tokenize_pairs
-from vf.model import PACKAGED_MINILM, label_ids, load_model, load_tokenizer, save_model, training_label_map
+from vf.model import (
+    PACKAGED_MINILM, label_ids, load_model, load_tokenizer, save_model, training_label_map, weights_digest,
+)
 from vf.splits import assert_no_document_leakage, limit_documents, save_splits, shuffle_labels, subsample
 from vf.sources import (
     OOD_SOURCES, fib_pairs, fib_splits, find_or_fetch_usb, load_fib, load_fib_cnn_dm, load_fib_other,
@@ -86,4 +88,4 @@ __all__ = [
     "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
     "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
     "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
-    "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "write_study_summary"]
+    "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "weights_digest", "write_study_summary"]

@@ -9,7 +9,8 @@ on FIB-XSum validation. All are read as the shipped detector reads (claims, max)
 
     python -m experiments.detector_domains [--profile cpu] [--domains ectsum podcast ...]
 
-Resumable: results/detector/summedits_held_out.csv keeps the rows of every finished model; a rerun skips it.
+Resumable: results/detector/summedits_held_out.csv keeps the rows of every finished model (and the weights_digest of
+the detector they started from; rows of another detector stop the run); a rerun skips them.
 Also written: summedits_by_domain.csv (utils.held_out_domain_table) and summedits_decision.json (the rule below).
 The rule that decides whether the shipped detector trains on SummEdits (all seven domains, `detector_summedits`)
 was fixed before any fold ran: it does when the held-out ROC AUC averaged over the seven domains beats the control's
@@ -55,6 +56,16 @@ def decision(table: pd.DataFrame) -> dict:
                 fib_validation_control=round(float(fib["control"]), 4), ships_summedits=ships)
 
 
+def rows_of_detector(out: Path, digest: str) -> pd.DataFrame:
+    """The rows already in `out`, which must all have measured the detector whose weights_digest is `digest`."""
+    rows = pd.read_csv(out)
+    measured = set(rows["detector"]) if "detector" in rows else {"unrecorded"}
+    if measured != {digest}:
+        raise SystemExit(f"{out} holds rows of detector {', '.join(sorted(measured))}, not of the one in models/detector "
+                         f"({digest}): move the file aside (e.g. into results/archive/) to measure this one")
+    return rows
+
+
 def main():
     parser = common.parser_with_config(__doc__)
     parser.add_argument("--domains", nargs="*", default=list(utils.SUMMEDITS_DOMAINS), choices=utils.SUMMEDITS_DOMAINS)
@@ -63,7 +74,8 @@ def main():
     fib = utils.limit_documents(utils.fib_splits(), cfg.max_docs)
     folder = utils.ensure_detector(cfg, fib, Path(cfg.models_dir) / "detector")
     out = Path(cfg.results_dir) / "detector" / "summedits_held_out.csv"
-    done = set(pd.read_csv(out)["model"]) if out.exists() else set()
+    started_from = utils.weights_digest(folder)
+    done = set(rows_of_detector(out, started_from)["model"]) if out.exists() else set()
     summedits = utils.limit_summedits(utils.load_summedits(), cfg.max_docs)
     usb, nli = utils.mix_sources(cfg)
     mix = utils.detector_mix(fib, usb, nli, cfg)
@@ -74,7 +86,7 @@ def main():
     def record(rows: pd.DataFrame) -> None:
         old = pd.read_csv(out) if out.exists() else None
         out.parent.mkdir(parents=True, exist_ok=True)
-        pd.concat([old, rows.round(4)], ignore_index=True).to_csv(out, index=False)
+        pd.concat([old, rows.round(4).assign(detector=started_from)], ignore_index=True).to_csv(out, index=False)
 
     if "shipped" not in done:
         record(scored_rows(utils.HallucinationDetector.from_pretrained(folder), {**every_domain, **fib_validation},

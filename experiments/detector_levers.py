@@ -7,7 +7,7 @@ Nothing here reads a test split; notebook 4 scores the shipped detector on test 
 
 The rule that ships a variant was fixed before any was measured: among the variants whose validation style AUC lies
 in 0.45-0.55 (who wrote a summary says nothing), the highest mean validation ROC AUC; when none does, the style AUC
-closest to 0.5. Results: results/detector/levers.csv.
+closest to 0.5. `two_epochs` was added later and is judged by the same rule. Results: results/detector/levers.csv.
 """
 from pathlib import Path
 
@@ -17,8 +17,10 @@ import utils
 from experiments import common
 
 VARIANTS = {  # config overrides of each mix
-    "every_rewrite": dict(detector_fib_other_pairs=None),  # all 1,661 rewrites of references, inconsistent
-    "rewrites_as_references": dict(detector_fib_other_pairs=350),  # as many as FIB train's 350 references
+    "every_rewrite": dict(detector_fib_other_pairs=None, detector_epochs=1),  # all 1,661 rewrites of references
+    "rewrites_as_references": dict(detector_fib_other_pairs=350, detector_epochs=1),  # as many as the 350 references
+    # the held-out-domain control (detector_domains.py) kept gaining on FIB validation after one epoch
+    "two_epochs": dict(detector_fib_other_pairs=350, detector_epochs=2),
 }
 STYLE_BAND = (0.45, 0.55)
 

@@ -81,6 +81,15 @@ def test_the_detector_lever_rule_prefers_no_shortcut_then_validation_auc():
     assert chosen(table.assign(validation_style_auc=[0.37, 0.60, 0.30])) == "b"  # none within: closest to 0.5
 
 
+def test_the_default_detector_is_the_lever_the_rule_shipped():
+    from experiments.detector_levers import VARIANTS
+    assert all({"detector_epochs", "detector_fib_other_pairs"} <= set(v) for v in VARIANTS.values())  # not defaults
+    table = pd.read_csv(REPO / "results" / "detector" / "levers.csv")
+    shipped = table.loc[table["shipped"], "variant"].item()
+    cfg = utils.get_config("cpu")
+    assert {name: getattr(cfg, name) for name in VARIANTS[shipped]} == VARIANTS[shipped]
+
+
 def domain_rows(fold_auc: float, fold_fib: float, domains=utils.SUMMEDITS_DOMAINS) -> pd.DataFrame:
     """detector_domains' rows: shipped 0.6 and control 0.62 on every domain, each fold at fold_auc."""
     rows = [dict(model=m, set="summedits", domain=d, n=10, roc_auc=auc) for d in utils.SUMMEDITS_DOMAINS
@@ -102,6 +111,23 @@ def test_the_held_out_domain_rule_needs_every_fold_a_lift_over_the_control_and_f
     partial = utils.held_out_domain_table(domain_rows(0.70, 0.76, domains=("podcast", "samsum")))
     assert partial.loc["mean", "lift_over_control"] == pytest.approx(0.08)  # over the folds that ran
     assert not decision(partial)["ships_summedits"]  # two folds of seven
+
+
+def test_held_out_domain_rows_resume_only_for_the_detector_they_measured(tmp_path):
+    from experiments.detector_domains import rows_of_detector
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"\x00" * 64)
+    digest = utils.weights_digest(tmp_path)
+    weights.write_bytes(b"\x00" * 63 + b"\x01")  # one byte changed: another detector
+    assert utils.weights_digest(tmp_path) != digest and len(digest) == 12
+    out = tmp_path / "summedits_held_out.csv"
+    domain_rows(0.65, 0.755).assign(detector=digest).to_csv(out, index=False)
+    assert len(rows_of_detector(out, digest)) == 7 * 3 + 9
+    with pytest.raises(SystemExit, match=f"rows of detector {digest}, not of .* \\(0123\\): move the file aside"):
+        rows_of_detector(out, "0123")
+    domain_rows(0.65, 0.755).to_csv(out, index=False)  # written before rows named their detector
+    with pytest.raises(SystemExit, match="rows of detector unrecorded"):
+        rows_of_detector(out, digest)
 
 
 def test_usb_falls_back_to_summedits_only_when_absent(data_root, capsys):

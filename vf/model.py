@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -137,6 +138,11 @@ def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history
     if history is not None:
         history.to_csv(folder / "history.csv", index=False)
     return folder
+
+
+def weights_digest(folder: str | os.PathLike) -> str:
+    """A short fingerprint of a saved model's weights, to tell which model a results file measured."""
+    return hashlib.sha1((Path(folder) / "model.safetensors").read_bytes()).hexdigest()[:12]
 
 
 def found_or_built(folder: Path, record: Path, describe, build) -> Path:
