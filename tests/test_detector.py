@@ -2,6 +2,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import utils
@@ -152,3 +153,15 @@ def test_reading_comparison_reports_each_reading_and_the_lift(detector):
 def test_the_default_reading_is_the_one_the_model_was_trained_with(detector):
     assert detector.reading == utils.Reading(max_length=48, mode="truncate", evidence_sentences=None, claims=False,
                                              batch_size=utils.Config().eval_batch_size)
+
+
+def test_the_speed_table_times_every_reading_each_round_and_reports_the_median(detector):
+    sets = {"one": pd.DataFrame({"premise": [DOCUMENT] * 3, "hypothesis": ["The river is long. It is wide."] * 3})}
+    readings = {"claims": dict(claims=True), "whole": dict(claims=False)}
+    table = utils.speed_table(detector, sets, readings, rounds=3).set_index("reading")
+    assert table.loc["claims", "sentences"] == 6 and table.loc["whole", "sentences"] == 3  # 2 claims a summary
+    assert (table["rounds"] == 3).all() and (table["summaries"] == 3).all()
+    assert (table["summaries_per_s_slowest"] <= table["summaries_per_s"]).all()
+    assert (table["summaries_per_s"] <= table["summaries_per_s_fastest"]).all()
+    with pytest.raises(utils.ConfigError, match="rounds=0"):
+        utils.speed_table(detector, sets, readings, rounds=0)

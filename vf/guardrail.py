@@ -333,16 +333,27 @@ def ensure_detector(cfg: Config, fib: dict, folder: Path) -> Path:
                           lambda: build_detector(cfg, fib, folder))
 
 
-def speed_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict]) -> pd.DataFrame:
-    """Summaries and summary sentences scored per second on this machine, per reading and set (after a warm-up)."""
+def speed_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict],
+                rounds: int = 3) -> pd.DataFrame:
+    """Summaries and sentences scored per second, per reading and set: the median of `rounds` timings (and the
+    slowest and fastest), every reading timed once per round so that a slow spell of a shared host hits them all."""
     from .results import git_commit
-    rows = []
-    for label, name, df, reader in _each_reading(detector, sets, readings):
+    if rounds < 1:
+        raise ConfigError(f"speed_table: rounds={rounds}; time each reading at least once (rounds >= 1)")
+    runs = list(_each_reading(detector, sets, readings))
+    for _, _, df, reader in runs:  # warm-up: first calls allocate and build caches
         reader.score(df["premise"].head(8), df["hypothesis"].head(8))
-        start = time.perf_counter()
-        claims = reader.score_claims(df["premise"], df["hypothesis"], progress=False)
-        seconds = time.perf_counter() - start
-        rows.append(dict(reading=label, set=name, summaries=len(df), sentences=len(claims),
-                         summaries_per_s=len(df) / seconds, sentences_per_s=len(claims) / seconds,
-                         device=device_description(), git_commit=git_commit()))
+    seconds, sentences = [[] for _ in runs], [0] * len(runs)
+    for _ in range(rounds):
+        for i, (_, _, df, reader) in enumerate(runs):
+            start = time.perf_counter()
+            sentences[i] = len(reader.score_claims(df["premise"], df["hypothesis"], progress=False))
+            seconds[i].append(time.perf_counter() - start)
+    rows = []
+    for (label, name, df, _), times, n_sentences in zip(runs, seconds, sentences):
+        median = float(np.median(times))
+        rows.append(dict(reading=label, set=name, summaries=len(df), sentences=n_sentences,
+                         summaries_per_s=len(df) / median, sentences_per_s=n_sentences / median,
+                         summaries_per_s_slowest=len(df) / max(times), summaries_per_s_fastest=len(df) / min(times),
+                         rounds=rounds, device=device_description(), git_commit=git_commit()))
     return pd.DataFrame(rows).round(2)
