@@ -142,7 +142,8 @@ def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history
 
 def weights_digest(folder: str | os.PathLike) -> str:
     """A short fingerprint of a saved model's weights, to tell which model a results file measured."""
-    return hashlib.sha1((Path(folder) / "model.safetensors").read_bytes()).hexdigest()[:12]
+    with open(Path(folder) / "model.safetensors", "rb") as weights:  # streamed, not read whole into memory
+        return hashlib.file_digest(weights, "sha1").hexdigest()[:12]
 
 
 def found_or_built(folder: Path, record: Path, describe, build) -> Path:
