@@ -6,6 +6,7 @@ The data flow, and the file that holds each step (each imports only from the fil
     io           raw files, DataError                    reading    sentences, evidence, window cut, tokenising
     model        load / save the NLI cross-encoder       splits     by document, balanced, no leakage
     sources      FIB, SummEdits, SICK, USB, CNN/DM       nli        the seven NLI sets, split by premise
+    edits        synthetic negatives: number, date, name and negation swaps (FactCC's rules)
     metrics      the metric registry, thresholds         scoring    P(inconsistent) from prepared batches
     checkpoints  resumable runs                          results    metrics.csv, run ids, small tables
     evaluate     Evaluator, per-split tables             uncertainty, plots, study (over seeds)
@@ -54,6 +55,7 @@ from vf.train import TrainResult, _training_batches, class_weights, pair_loss, p
 from vf.stages import (
     Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, nli_training_pairs,
     out_of_domain_config, out_of_domain_stage, run_stage)
+from vf.edits import EDITS, corrupt, synthetic_negatives
 from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
 from vf.guardrail import (
@@ -72,8 +74,8 @@ import torch  # tests patch utils.torch.cuda
 __all__ = [
     "assert_no_document_leakage", "BEFORE_NLI", "bf16_fits", "bootstrap_study", "build_detector", "build_nli_base",
     "checkpoint_history", "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config",
-    "CONSISTENT", "cpu_has_fast_bf16", "data_dir", "detector_mix", "detector_stage", "device_description",
-    "DocumentTable", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
+    "CONSISTENT", "corrupt", "cpu_has_fast_bf16", "data_dir", "detector_mix", "detector_stage", "device_description",
+    "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
     "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",
     "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs", "get_config", "git_commit",
     "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS", "INCONSISTENT",
@@ -86,6 +88,6 @@ __all__ = [
     "score_splits", "seed_everything", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
     "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
     "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
-    "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
+    "summary_table", "SUMMEDITS_DOMAINS", "synthetic_negatives", "summedits_held_out", "summedits_splits", "summedits_stage",
     "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
     "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "weights_digest", "write_study_summary"]

@@ -94,3 +94,53 @@ def test_sentence_splitting_loses_no_text_and_gives_no_empty_sentence(text):
 ])
 def test_sentence_splitting_handles_quotes_abbreviations_and_numbers(text, expected):
     assert utils.split_sentences(text) == expected
+
+
+EDIT_DOCUMENT = "Red Funnel said 3 ferries ran in 2016. Donald Trump visited Cowes on Friday."
+
+
+@pytest.mark.parametrize("edit, summary, expected", [
+    ("number", "After 1,200 complaints the ferry closed.", "After 2016 complaints the ferry closed."),
+    ("number", "The G20 met in its 2nd year.", None),  # digits inside words are not numbers
+    ("date", "The ferry will close on Monday.", "The ferry will close on Friday."),  # the document's weekday
+    ("date", "It opened in March.", "It opened in January."),  # the document names no month: the first other
+    ("name", "The Isle of Wight's ferry was run by Cowes Ferry Company.",  # "Cowes" is in the summary: no candidate
+     "The Donald Trump of Wight's ferry was run by Cowes Ferry Company."),
+    ("name", "Trump said the ferry would close.", "Cowes said the ferry would close."),  # never "Donald Trump"
+    ("name", "In May the ferry closed.", None),  # an opening "In" and a month are not names
+    ("negation", "It can't fly.", "It can fly."),
+    ("negation", "Ferries won't run.", "Ferries will run."),
+    ("negation", "The ferry was not late.", "The ferry was late."),
+    ("negation", "The ferry has closed.", "The ferry has not closed."),
+    ("negation", "A ferry.", None),
+])
+def test_each_edit_on_hand_made_summaries(edit, summary, expected):
+    assert utils.EDITS[edit](summary, EDIT_DOCUMENT, FirstChoice()) == expected
+
+
+class FirstChoice:
+    """A random generator that always picks the first: the first match and the first candidate, sorted."""
+    def integers(self, n):
+        return 0
+
+    def random(self):
+        return 0.0
+
+
+@settings(max_examples=200, deadline=None)
+@given(summary=TEXT, document=TEXT, seed=st.integers(0, 2**32 - 1))
+def test_an_edit_always_changes_the_summary_or_says_none_applies(summary, document, seed):
+    edited = utils.corrupt(summary, document, np.random.default_rng(seed))
+    assert edited is None or (edited[0] != summary and edited[1] in utils.EDITS)
+
+
+def test_synthetic_negatives_are_inconsistent_edits_of_consistent_pairs_and_say_when_short(capsys):
+    consistent = pd.DataFrame({"premise": [EDIT_DOCUMENT] * 3, "label": utils.CONSISTENT, "doc_id": ["a", "b", "c"],
+                               "hypothesis": ["The ferry closed on Monday.", "A ferry.", "It had 4 decks."]})
+    made = utils.synthetic_negatives(consistent, 3, seed=0)
+    assert len(made) == 2 and (made["label"] == utils.INCONSISTENT).all() and set(made["doc_id"]) == {"a", "c"}
+    assert not set(made["hypothesis"]) & set(consistent["hypothesis"])
+    assert "2 of the 3 asked for" in capsys.readouterr().out
+    assert utils.synthetic_negatives(consistent, 1, seed=0).shape[0] == 1
+    with pytest.raises(ValueError, match="consistent pairs only"):
+        utils.synthetic_negatives(consistent.assign(label=utils.INCONSISTENT), 1, seed=0)

@@ -112,6 +112,15 @@ def test_the_detector_mix_uses_training_documents_only(real_data):
     assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
     assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
     assert capped["source"].value_counts().drop("fib_other").equals(counts.drop("fib_other"))
+    edited = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
+                                                                detector_synthetic_pairs=40))
+    synthetic = edited[edited["source"] == "synthetic"]
+    assert len(synthetic) == 40 and (synthetic["label"] == utils.INCONSISTENT).all()
+    assert set(synthetic["doc_id"]) <= set(fib["train"]["doc_id"]) | {"usb"}  # training documents only
+    assert not set(synthetic["hypothesis"]) & set(edited.loc[edited["label"] == utils.CONSISTENT, "hypothesis"])
+    assert edited.drop(columns="source").drop_duplicates().shape[0] == len(edited)
+    others = edited[edited["source"] != "synthetic"]
+    assert others["source"].value_counts().to_dict() == capped["source"].value_counts().to_dict()
 
 
 def test_a_held_out_summedits_domain_is_never_trained_or_selected_on(real_data):

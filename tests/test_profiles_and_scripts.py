@@ -82,8 +82,8 @@ def test_the_detector_lever_rule_prefers_no_shortcut_then_validation_auc():
 
 
 def test_the_default_detector_is_the_lever_the_rule_shipped():
-    from experiments.detector_levers import VARIANTS
-    assert all({"detector_epochs", "detector_fib_other_pairs"} <= set(v) for v in VARIANTS.values())  # not defaults
+    from experiments.detector_levers import PINNED, VARIANTS
+    assert all(set(PINNED) == set(v) for v in VARIANTS.values())  # not defaults, which may change
     table = pd.read_csv(REPO / "results" / "detector" / "levers.csv")
     shipped = table.loc[table["shipped"], "variant"].item()
     cfg = utils.get_config("cpu")
@@ -181,6 +181,18 @@ def test_run_ids_and_config_hashes_tell_runs_and_settings_apart(tmp_path):
     second = utils.append_metrics(table.assign(roc_auc=0.9), cfg, "fib_only", run_id=first + "-b")
     assert utils.latest_run(cfg, "fib_only")["roc_auc"].tolist() == [0.9] and second == first + "-b"
     assert utils.latest_run(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=5), "fib_only").empty
+
+
+def test_a_rerun_replaces_its_test_scores_and_other_settings_keep_theirs(tmp_path):
+    from vf.results import new_run_id, record_test_scores
+    cfg = utils.get_config("cpu", results_dir=str(tmp_path))
+    test_all = pd.DataFrame({"pair_id": [7, 8, 9]})
+    first, rerun = (new_run_id(cfg, "fib_only") + suffix for suffix in ("0", "1"))  # same settings, later
+    other = new_run_id(utils.get_config("cpu", results_dir=str(tmp_path), ood_epochs=5), "fib_only")
+    for run_id, p in ((first, 0.1), (other, 0.2), (rerun, 0.3)):
+        path = record_test_scores(cfg, "fib_only", test_all, np.full(3, p), run_id=run_id)
+    scores = pd.read_csv(path)
+    assert scores.groupby("run_id")["p"].apply(list).to_dict() == {other: [0.2] * 3, rerun: [0.3] * 3}
 
 
 def test_a_cpu_is_described_by_its_model_and_widest_vector_instructions():

@@ -56,13 +56,16 @@ class Config:
     nli_epochs: int = 1  # ~32k pairs / 32 = ~1,000 updates
     nli_batch_size: int = 32
     # epochs over the shipped detector's training mix (guardrail.detector_mix): ~8.4k pairs / 16 = ~520 updates each;
-    # 2 chosen on validation (experiments/detector_levers.py)
-    detector_epochs: int = 2
+    # 3 chosen on validation (experiments/detector_levers.py)
+    detector_epochs: int = 3
     detector_nli_pairs: int = 2000  # NLI pairs replayed in that mix
     # FIB's other distractor sets over training documents in that mix, all inconsistent rewrites of references
     # (1,661 in all; None: every one): as many as FIB train's 350 references, so that a reference-like summary does
     # not lean inconsistent (chosen on validation: experiments/detector_levers.py)
     detector_fib_other_pairs: int | None = 350
+    # inconsistent pairs made by rule-based edits (vf/edits.py) of the mix's consistent FIB-XSum and USB training
+    # summaries; 0: none (measured on validation: experiments/detector_levers.py)
+    detector_synthetic_pairs: int = 0
     # continue the detector on SummEdits (80% of each domain's documents) plus this many pairs of its own mix replayed
     # (guardrail.summedits_stage); whether it does was decided by experiments/detector_domains.py
     detector_summedits: bool = False

@@ -13,6 +13,7 @@ import pandas as pd
 from .config import CONSISTENT, INCONSISTENT, SPLIT_SEED, Config, ConfigError
 from .device import device_description
 from .splits import limit_documents, subsample
+from .edits import synthetic_negatives
 from .sources import (load_fib_cnn_dm, load_model_generated_consistent, new_fib_other, load_summedits, summedits_splits,
                       usb_splits)
 from .nli import NLI_SETS, load_nli, nli_splits
@@ -41,12 +42,18 @@ def detector_mix(fib: dict[str, pd.DataFrame], usb: dict[str, pd.DataFrame], nli
     """The detector's training pairs, one `source` column: FIB-XSum train (1:1), FIB's other distractor sets and
     its consistent model-written summaries over the same training documents (so that who wrote a summary says
     nothing about its label; at most cfg.detector_fib_other_pairs of the other sets' rewrites of references),
-    USB train, and an NLI sample (so that entailment is not forgotten)."""
+    USB train, an NLI sample (so that entailment is not forgotten), and cfg.detector_synthetic_pairs edits of the
+    FIB and USB consistent summaries (vf/edits.py)."""
     train_docs = fib["train"]["doc_id"].unique()
     other = subsample(new_fib_other(fib, train_docs), cfg.detector_fib_other_pairs, SPLIT_SEED)
     columns = ["premise", "hypothesis", "label", "doc_id"]
     parts = {"fib": fib["train"], "fib_other": other, "fib_model_consistent": load_model_generated_consistent(train_docs),
              "usb": usb["train"], "nli": subsample(nli["train"], cfg.detector_nli_pairs, SPLIT_SEED)}
+    if cfg.detector_synthetic_pairs:
+        summaries = pd.concat([parts[name][columns] for name in ("fib", "fib_model_consistent", "usb")])
+        parts["synthetic"] = synthetic_negatives(summaries[summaries["label"] == CONSISTENT].reset_index(drop=True),
+                                                 cfg.detector_synthetic_pairs, SPLIT_SEED,
+                                                 existing=pd.concat(parts.values()))
     mix = pd.concat([part[columns].assign(source=name) for name, part in parts.items()], ignore_index=True)
     return mix.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True)
 
@@ -308,7 +315,9 @@ def model_card(info: dict, out_of_distribution: pd.DataFrame, shortcut: dict, sp
              "Scores P(inconsistent) for (document, summary) pairs, one summary sentence at a time against its own "
              "3 evidence sentences, the summary's score being its least supported sentence's.", "",
              "## Training data", "", f"From the NLI base ({info['base_model']}), trained on:", "",
-             *[f"- {k}: {v:,} pairs" for k, v in info["training_pairs"].items()], "",
+             *[f"- {k}: {v:,} pairs" + (" (rule-based number, date, name and negation edits of the FIB and USB "
+                                         "consistent summaries)" if k == "synthetic" else "")
+               for k, v in info["training_pairs"].items()], "",
              "Licences: FIB CC BY 4.0, USB Apache-2.0, and the NLI base's sets:", *licences,
              "ANLI is CC BY-NC 4.0: this model is for non-commercial use.", "",
              f"## Results (never trained on: {', '.join(info.get('never_trained_on', ['fib_cnn_dm', 'summedits']))})",
@@ -328,8 +337,9 @@ def model_card(info: dict, out_of_distribution: pd.DataFrame, shortcut: dict, sp
 def ensure_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     """The detector's folder: built now (build_detector) when it is missing, else the one `make detector` built."""
     return found_or_built(folder, folder / "detector.json",
-                          lambda i: f"detector found in {folder}: built earlier ({sum(i['training_pairs'].values()):,} "
-                                    f"pairs, kept update {i['kept_update']}, {i['minutes']} min on {i['device']})",
+                          lambda i: f"detector found in {folder}, built earlier on {i['device']}:\n"
+                                    f"  {sum(i['training_pairs'].values()):,} pairs, kept update {i['kept_update']}, "
+                                    f"{i['minutes']} min",
                           lambda: build_detector(cfg, fib, folder))
 
 

@@ -107,13 +107,19 @@ def study_folder(cfg: Config) -> Path:
 
 def record_test_scores(cfg: Config, condition: str, test_all: pd.DataFrame, p: np.ndarray,
                        ood_source: str = "", run_id: str = "") -> Path:
-    """Append one run's FIB test_all scores to results/study/<profile>/scores.csv, which experiments/study.py
-    summarises (the latest run of a condition and seed counts)."""
+    """Add one run's FIB test_all scores to results/study/<profile>/scores.csv, which experiments/study.py
+    summarises (the latest run of a condition and seed counts). They replace an earlier run with the same settings
+    (its run id up to the start time), so that rerunning a notebook does not grow the file."""
     path = study_folder(cfg) / "scores.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = pd.DataFrame({"condition": condition, "seed": cfg.seed, "ood_source": ood_source, "run_id": run_id,
                          "pair_id": test_all["pair_id"].to_numpy(), "p": np.round(p, 6), "git_commit": git_commit()})
-    rows.to_csv(path, mode="a", header=not path.exists(), index=False)
+    if path.exists():
+        old = pd.read_csv(path, keep_default_na=False)
+        same_settings = (old["run_id"].str.rsplit("-", n=1).str[0] == run_id.rsplit("-", 1)[0]) & (
+            old["ood_source"] == ood_source)
+        rows = pd.concat([old[~same_settings], rows], ignore_index=True)
+    rows.to_csv(path, index=False)
     return path
 
 
