@@ -88,6 +88,6 @@ __all__ = [
     "score_splits", "seed_everything", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
     "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
     "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
-    "summary_table", "SUMMEDITS_DOMAINS", "synthetic_negatives", "summedits_held_out", "summedits_splits", "summedits_stage",
-    "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
+    "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
+    "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
     "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "weights_digest", "write_study_summary"]

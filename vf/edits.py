@@ -18,10 +18,11 @@ DATE_WORD = re.compile(r"\b(?:" + "|".join(MONTHS + WEEKDAYS) + r")\b")
 # it is one of OPENERS, which are capitalised for their place, not because they name anything
 _WORD = rf"(?!{DATE_WORD.pattern})(?:[A-Z][\w-]*[a-z][\w-]*|[A-Z]{{2,}})(?![\w-])"  # months are not names
 NAME = re.compile(rf"(?<![\w'’-]){_WORD}(?:\s+{_WORD})*")
-OPENERS = {"A", "An", "The", "This", "That", "These", "Those", "It", "Its", "He", "She", "His", "Her", "They", "Their",
-           "We", "Our", "You", "Your", "In", "On", "At", "By", "For", "From", "With", "As", "After", "Before", "When",
-           "While", "If", "But", "And", "Or", "So", "There", "Here", "What", "Who", "How", "Why", "Some", "Many", "More",
-           "Most", "One", "Two", "Three", "All", "No", "Not", "Now", "Then", "Also", "Police", "Officials"}
+OPENERS = {"A", "An", "The", "This", "That", "These", "Those", "It", "Its", "He", "She", "His", "Her", "They",
+           "Their", "We", "Our", "You", "Your", "In", "On", "At", "By", "For", "From", "With", "As", "After", "Before",
+           "When", "While", "If", "But", "And", "Or", "So", "There", "Here", "What", "Who", "How", "Why", "Some",
+           "Many", "More", "Most", "One", "Two", "Three", "All", "No", "Not", "Now", "Then", "Also", "Police",
+           "Officials"}
 NEGATED = re.compile(r"\b(?:(?P<aux>\w+) not\b|(?P<contracted>\w+)n['’]t\b)")
 AUXILIARY = re.compile(r"\b(?:is|are|was|were|has|have|had|will|would|can|could|should|may|might|must|does|did)\b")
 IRREGULAR_NEGATIONS = {"wo": "will", "ca": "can", "sha": "shall", "ai": "is"}  # won't -> will, can't -> can
@@ -44,9 +45,8 @@ def _names(text: str) -> list[str]:
     return [text[start:end] for start, end in _name_spans(text)]
 
 
-def _replace(text: str, span: re.Match | tuple[int, int], new: str) -> str:
-    start, end = span.span() if isinstance(span, re.Match) else span
-    return text[:start] + new + text[end:]
+def _replace(text: str, span: tuple[int, int], new: str) -> str:
+    return text[:span[0]] + new + text[span[1]:]
 
 
 def swap_number(summary: str, document: str, rng: np.random.Generator) -> str | None:
@@ -57,10 +57,10 @@ def swap_number(summary: str, document: str, rng: np.random.Generator) -> str | 
     match = matches[rng.integers(len(matches))]
     others = sorted({n for n in NUMBER.findall(document) if n != match.group()})
     if others:
-        return _replace(summary, match, others[rng.integers(len(others))])
+        return _replace(summary, match.span(), others[rng.integers(len(others))])
     digits = match.group().replace(",", "")
     value = float(digits) if "." in digits else int(digits)
-    return _replace(summary, match, str(value + 1 if rng.random() < 0.5 or value < 2 else value - 1))
+    return _replace(summary, match.span(), str(value + 1 if rng.random() < 0.5 or value < 2 else value - 1))
 
 
 def swap_date(summary: str, document: str, rng: np.random.Generator) -> str | None:
@@ -73,7 +73,7 @@ def swap_date(summary: str, document: str, rng: np.random.Generator) -> str | No
     others = [w for w in kind if w != match.group()]
     named = sorted(set(DATE_WORD.findall(document)) & set(others))
     candidates = named or others
-    return _replace(summary, match, candidates[rng.integers(len(candidates))])
+    return _replace(summary, match.span(), candidates[rng.integers(len(candidates))])
 
 
 def swap_name(summary: str, document: str, rng: np.random.Generator) -> str | None:
@@ -96,9 +96,9 @@ def negate(summary: str, document: str, rng: np.random.Generator) -> str | None:
         if negated.group("contracted") and word.lower() in IRREGULAR_NEGATIONS:
             plain = IRREGULAR_NEGATIONS[word.lower()]
             word = plain.capitalize() if word[0].isupper() else plain
-        return _replace(summary, negated, word)
+        return _replace(summary, negated.span(), word)
     auxiliary = AUXILIARY.search(summary)
-    return _replace(summary, auxiliary, auxiliary.group() + " not") if auxiliary else None
+    return _replace(summary, auxiliary.span(), auxiliary.group() + " not") if auxiliary else None
 
 
 EDITS = {"number": swap_number, "date": swap_date, "name": swap_name, "negation": negate}

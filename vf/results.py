@@ -64,6 +64,11 @@ def new_run_id(cfg: Config, condition: str) -> str:
     return f"{condition}-{cfg.profile}-seed{cfg.seed}-{config_hash(cfg)}-{stamp}"
 
 
+def run_settings(run_id: str) -> str:
+    """A run id less its start time (new_run_id): condition, profile, seed and settings, shared by reruns."""
+    return run_id.rsplit("-", 1)[0]
+
+
 def append_metrics(table: pd.DataFrame, cfg: Config, condition: str, ood_source: str = "",
                    wall_seconds: float = float("nan"), run_id: str | None = None) -> str:
     """Append one row per split to results/metrics.csv, and the config to results/configs.jsonl; returns the run id."""
@@ -116,8 +121,7 @@ def record_test_scores(cfg: Config, condition: str, test_all: pd.DataFrame, p: n
                          "pair_id": test_all["pair_id"].to_numpy(), "p": np.round(p, 6), "git_commit": git_commit()})
     if path.exists():
         old = pd.read_csv(path, keep_default_na=False)
-        same_settings = (old["run_id"].str.rsplit("-", n=1).str[0] == run_id.rsplit("-", 1)[0]) & (
-            old["ood_source"] == ood_source)
+        same_settings = (old["run_id"].map(run_settings) == run_settings(run_id)) & (old["ood_source"] == ood_source)
         rows = pd.concat([old[~same_settings], rows], ignore_index=True)
     rows.to_csv(path, index=False)
     return path
