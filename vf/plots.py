@@ -133,9 +133,7 @@ def plot_history(result, title: str, results_dir: str | os.PathLike = "results")
     import matplotlib.pyplot as plt
     history = result.history
     fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    # each mean spans the updates since the evaluation before it, so a short last stretch (the epoch's partial
-    # batch) is drawn as short as it is, not as a point equal to the others
-    ax_loss.step(history["update"], history["train_loss"], where="pre", color="black")
+    ax_loss.plot(history["update"], history["train_loss"], marker="o", color="black")
     ax_loss.axhline(math.log(2), ls="--", color="grey", label="ln 2 (a coin flip)")
     ax_loss.set(xlabel="optimizer update", ylabel="training loss", title="Mean loss since the last evaluation",
                 ylim=(0, max(1.0, float(np.nanmax(history["train_loss"].fillna(0))) * 1.05)))
