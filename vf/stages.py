@@ -24,17 +24,19 @@ from .train import TrainResult, train
 
 @dataclasses.dataclass(frozen=True)
 class Stage:
-    """One training stage: its name, its own settings, its training pairs and the evaluator that selects."""
+    """One training stage: its name, its own settings, its training pairs and the evaluator that selects (keep="best")
+    or only watches (keep="last": the last update's weights, for a control that must not select on real labels)."""
     name: str
     cfg: Config
     pairs: pd.DataFrame
     evaluator: Evaluator
+    keep: str = "best"
 
 
 def run_stage(model, tokenizer, stage: Stage, checkpoint_dir: str | os.PathLike | None = None) -> TrainResult:
     """Train the model in place on the stage's pairs, keeping the weights its evaluator selects."""
     print(f"== stage {stage.name}: {len(stage.pairs)} pairs x {stage.cfg.epochs} epoch(s)")
-    return train(model, tokenizer, stage.pairs, stage.evaluator, stage.cfg, checkpoint_dir)
+    return train(model, tokenizer, stage.pairs, stage.evaluator, stage.cfg, checkpoint_dir, keep=stage.keep)
 
 
 def _evaluations_every(n_pairs: int, cfg: Config, every: int | None, evaluations: int = 4) -> int:
@@ -77,8 +79,8 @@ def out_of_domain_config(cfg: Config, source: str, n_train_pairs: int) -> Config
 def out_of_domain_stage(tokenizer, source: str, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame],
                         cfg: Config, shuffled: bool = False) -> Stage:
     """Out-of-domain pre-finetuning (before FIB): its epochs, learning rate and evidence; selected on the source's
-    validation split, FIB validation watched as the FIB stage reads it. `shuffled` permutes the training labels
-    (a control; validation keeps its real labels, so selection works as in the real stage)."""
+    validation split, FIB validation watched as the FIB stage reads it. `shuffled` permutes the training labels (a
+    control): it keeps its last update, since selecting on real validation would put back the signal it removes."""
     train_pairs = shuffle_labels(splits["train"], cfg.seed) if shuffled else splits["train"]
     stage_cfg = out_of_domain_config(cfg, source, len(train_pairs))
     evaluator = Evaluator({
@@ -87,7 +89,8 @@ def out_of_domain_stage(tokenizer, source: str, splits: dict[str, pd.DataFrame],
         "fib_validation_all": prepare_pairs(tokenizer, fib["validation_all"], cfg.max_length, cfg.eval_batch_size,
                                             cfg.evidence_sentences, "fib_validation_all")},
         stage_cfg.select_metric, eval_bf16_enabled(cfg), cfg.score_as)
-    return Stage(("shuffled " if shuffled else "") + source, stage_cfg, train_pairs, evaluator)
+    return Stage(("shuffled " if shuffled else "") + source, stage_cfg, train_pairs, evaluator,
+                 keep="last" if shuffled else "best")
 
 
 def finetune_fib(model, tokenizer, fib: dict[str, pd.DataFrame], cfg: Config,

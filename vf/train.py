@@ -160,8 +160,10 @@ def _start_or_resume(model, trainer: TrainingSetup, cfg: Config, checkpoint_dir:
     return run
 
 
-def _evaluate_and_keep_best(model, evaluator: "Evaluator", trainer: TrainingSetup, run: RunState, start: float) -> None:
-    """Log the losses since the last evaluation; rank 0 evaluates, and keeps the weights if they score best."""
+def _evaluate_and_keep_best(model, evaluator: "Evaluator", trainer: TrainingSetup, run: RunState, start: float,
+                            keep: str = "best") -> None:
+    """Log the losses since the last evaluation; rank 0 evaluates, and keeps the weights if they score best (or,
+    with keep="last", always: a stage that must not select on its evaluator)."""
     record = dict(update=run.update, epoch=round(run.update / trainer.updates_per_epoch, 3),
                   seconds=round(time.time() - start, 1),
                   train_loss=_mean_across_ranks(run.logged_values(run.losses), trainer.world),
@@ -171,7 +173,7 @@ def _evaluate_and_keep_best(model, evaluator: "Evaluator", trainer: TrainingSetu
     if trainer.rank != 0:  # the other ranks wait at their next all-reduce
         return
     record.update(evaluator(model))
-    if record[evaluator.select_metric] > run.best_score:
+    if record[evaluator.select_metric] > run.best_score or keep == "last":
         run.best_score, run.best_update = record[evaluator.select_metric], run.update
         run.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     run.history.append(record)
@@ -229,10 +231,14 @@ def _finish(model, trainer: TrainingSetup, run: RunState, select_metric: str) ->
 
 
 def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict[str, pd.DataFrame]", cfg: Config,
-          checkpoint_dir: str | os.PathLike | None = None, pad_to_multiple_of: int | None = None) -> TrainResult:
+          checkpoint_dir: str | os.PathLike | None = None, pad_to_multiple_of: int | None = None,
+          keep: str = "best") -> TrainResult:
     """Finetune in place; keep the weights that score best on the evaluator's select_metric (`evaluator` may be
-    validation frames to build one from). With checkpoint_dir, a checkpoint every cfg.checkpoint_every updates and at
-    the end; cfg.resume=True continues from the latest, with the same result as an uninterrupted run."""
+    validation frames to build one from), or with keep="last" those of the last update (the evaluator only watches;
+    no early stop). With checkpoint_dir, a checkpoint every cfg.checkpoint_every updates and at the end;
+    cfg.resume=True continues from the latest, with the same result as an uninterrupted run."""
+    if keep not in ("best", "last"):
+        raise ConfigError(f"keep must be 'best' or 'last', got {keep!r}")
     check_pairs_frame(train_df, "training split")
     if not isinstance(evaluator, Evaluator):
         evaluator = Evaluator.from_frames(tokenizer, evaluator, cfg)
@@ -241,7 +247,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict
     run = _start_or_resume(model, trainer, cfg, checkpoint_dir)
     start = time.time() - run.seconds
     if not run.history:
-        _evaluate_and_keep_best(model, evaluator, trainer, run, start)
+        _evaluate_and_keep_best(model, evaluator, trainer, run, start, keep)
     model.train()
     n_batches, first_epoch, first_step, stop = len(trainer.loader), run.epoch, run.step, False
     kept = f"the last good checkpoint is kept in {checkpoint_dir}" if checkpoint_dir else "no checkpoint folder was given"
@@ -269,7 +275,7 @@ def train(model, tokenizer, train_df: pd.DataFrame, evaluator: "Evaluator | dict
                            f"epoch {epoch}, batch {step}; training stopped, {kept}")
             evaluated = run.update % cfg.eval_every == 0 or run.update == trainer.total_updates
             if evaluated:
-                _evaluate_and_keep_best(model, evaluator, trainer, run, start)
+                _evaluate_and_keep_best(model, evaluator, trainer, run, start, keep)
             stop = evaluated and _out_of_patience(run, cfg.patience, trainer)
             if checkpoint_dir is not None and (run.update % cfg.checkpoint_every == 0
                                                or run.update == trainer.total_updates):
