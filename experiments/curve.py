@@ -128,6 +128,7 @@ def main():
     print(f"grid base: {base} (weights {record['digest']}, from make nli-base's {record['built_from_digest']})")
     provenance = dict(base_digest=record["digest"], device=utils.device_description(), precision="bf16" if (
         cfg.bf16 if cfg.bf16 is not None else utils.bf16_fits(utils.pick_device())) else "fp32")
+    commit_at_start = utils.git_commit()  # the code this process runs, whatever is edited while it runs
     usb = []  # the USB splits, read once, by the first stage that needs them
     for seed in [] if args.summary_only else args.seeds:
         seed_cfg = dataclasses.replace(cfg, seed=seed)
@@ -160,7 +161,7 @@ def main():
             print(f"== {key}: from {start_name} ({start_digest})", flush=True)
             rows, pairs, timing = run_cell(name, size, seed_cfg, starts[start_name][0], fib)
             cell = dict(cell=key, condition=name, size=size, seed=seed)
-            stamp = dict(start_digest=start_digest, git_commit=utils.git_commit())
+            stamp = dict(start_digest=start_digest, git_commit=commit_at_start)
             utils.upsert_rows(files["scores"], rows.assign(**cell, **provenance, **stamp), "cell")
             utils.upsert_rows(files["test_scores"], pairs.assign(**cell), "cell")
             utils.upsert_rows(files["timings"], pd.DataFrame([dict(
