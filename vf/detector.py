@@ -16,6 +16,7 @@ from .device import pick_device
 from .model import load_model
 from .scoring import predict_proba
 from .claims import Reading, check_texts, claim_rows, claim_scores, model_inputs, summary_scores
+from .calibration import Calibration, calibrate_threshold, check_labels
 from .uncertainty import bootstrap_study
 
 
@@ -59,6 +60,14 @@ class HallucinationDetector:
         """P(inconsistent) per (document, summary) pair."""
         documents, summaries = list(documents), list(summaries)  # counted below: an iterator would be spent
         return self.aggregate(self.score_claims(documents, summaries, progress), len(summaries))
+
+    def calibrate(self, documents, summaries, labels, target_precision: float = 0.8, n_resamples: int = 1000,
+                  progress: bool | None = None) -> Calibration:
+        """The threshold on P(inconsistent) that reaches target_precision on your own labelled pairs (label 1 or
+        True: inconsistent), with its bootstrap interval and the precision and recall to expect on new pairs."""
+        documents, summaries = check_texts(documents, summaries)
+        labels = check_labels(labels, len(summaries))
+        return calibrate_threshold(labels, self.score(documents, summaries, progress), target_precision, n_resamples)
 
     def aggregate(self, claims: pd.DataFrame, n_summaries: int) -> np.ndarray:
         """Each summary's P(inconsistent) from score_claims' rows, by the reading's aggregation (for a caller who

@@ -52,6 +52,46 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
+def read_csv_records(path: Path) -> list[dict]:
+    """Read a CSV file with a header line as dicts, each with its `_where` (file:line, counting quoted line breaks)."""
+    import csv
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if not reader.fieldnames:
+            raise DataError(f"{path}: empty file; a CSV of pairs needs a header line, then one pair a line.")
+        records, start = [], reader.line_num + 1
+        for record in reader:
+            if None in record:  # more cells than the header names
+                raise DataError(f"{path}:{start}: {len(reader.fieldnames) + len(record[None])} cells, but the header "
+                                f"names {len(reader.fieldnames)}; quote fields that hold commas.")
+            record["_where"] = f"{path}:{start}"
+            records.append(record)
+            start = reader.line_num + 1
+    return records
+
+
+def read_pair_records(path: str | os.PathLike, fields: list[str]) -> list[dict]:
+    """Records of a .jsonl or .csv file of pairs; every record must hold each of `fields` as a non-empty string,
+    else a DataError names the file, line and field. Nothing is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    readers = {".jsonl": read_jsonl, ".csv": read_csv_records}
+    if path.suffix not in readers:
+        raise DataError(f"{path}: expected a .jsonl file (one JSON object a line) or a .csv file with a header; "
+                        f"got {path.suffix or 'no extension'}.")
+    records = readers[path.suffix](path)
+    if not records:
+        raise DataError(f"{path}: no pairs in the file.")
+    for record in records:
+        _require_fields(record, fields, record["_where"])
+        for field in fields:
+            if blank_positions([record[field]]):
+                raise DataError(f"{record['_where']}: field {field!r} is {record[field]!r}; it must be a non-empty "
+                                "string.")
+    return records
+
+
 def _require_fields(record: dict, fields: list[str], where: str) -> None:
     missing = [f for f in fields if f not in record]
     if missing:
