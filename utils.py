@@ -11,11 +11,15 @@ The data flow, and the file that holds each step (each imports only from the fil
     checkpoints  resumable runs                          results    metrics.csv, run ids, small tables
     evaluate     Evaluator, per-split tables             uncertainty, plots, study (over seeds)
     train        the hand-written loop                   stages     NLI base, out-of-domain, FIB: built once each
-    claims       Reading: how the detector reads pairs   detector   HallucinationDetector.score(documents, summaries)
-    guardrail    the shipped detector: training mix, thresholds, out-of-distribution and shortcut checks
+    curve        the learning curve over FIB documents   shortcut   who wrote a summary vs whether it is true
+    claims       Reading: how the detector reads pairs   calibration  a user's own threshold, pairs needed
+    detector     HallucinationDetector.score(documents, summaries), .calibrate(...)
+    recipe       the detector's mix: one table of parts  judge      sets never seen, thresholds, speed, model card
+    guardrail    the shipped detector's stages and build
 
 Where a change goes: a new data source in sources.py (nli.py for an NLI set, with its licence in NLI_SETS) and, to
-pre-finetune on it, its name in OOD_SOURCES there; a new metric in metrics.py (METRICS); a new reading mode or
+pre-finetune on it, its name in OOD_SOURCES there, or to train the detector on it, one Part in recipe.DETECTOR_MIX;
+a size or condition of the learning curve, one line in curve.py (CURVE_SIZES, CURVE_CONDITIONS); a new metric in metrics.py (METRICS); a new reading mode or
 aggregation in claims.py (MODES, AGGREGATIONS).
 Errors: DataError (bad input data) and ConfigError (a setting that cannot work) say what, where and how to fix it.
 """
@@ -58,11 +62,18 @@ from vf.stages import (
 from vf.edits import EDITS, corrupt, synthetic_negatives
 from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
+from vf.shortcut import shortcut_check, shortcut_frame, shortcut_row, shortcut_table
+from vf.recipe import DETECTOR_MIX, MixSources, Part, build_mix, detector_mix, mix_validation, weighted
+from vf.judge import (
+    choose_thresholds, evaluation_sets, held_out_domain_table, model_card, never_trained_on, reading_table,
+    source_table, speed_table, threshold_table, validation_frame)
 from vf.guardrail import (
-    SUMMEDITS_DOMAINS, build_detector, choose_thresholds, detector_mix, detector_stage, ensure_detector,
-    evaluation_sets, held_out_domain_table, limit_summedits, mix_sources, model_card, reading_table, replay_pairs,
-    shortcut_check, shortcut_frame, shortcut_row, shortcut_table, source_table, speed_table, summedits_held_out,
-    summedits_stage, threshold_table)
+    SUMMEDITS_DOMAINS, build_detector, detector_stage, ensure_detector, limit_summedits, replay_pairs,
+    summedits_held_out, summedits_stage)
+from vf.calibration import Calibration, calibrate_threshold, pairs_needed
+from vf.curve import (
+    CURVE_CONDITIONS, CURVE_LIFTS, CURVE_SIZES, curve_cells, curve_folder, curve_summary, documents_worth, fib_subset,
+    plot_curve)
 
 import torch  # tests patch utils.torch.cuda
 
@@ -72,22 +83,26 @@ import torch  # tests patch utils.torch.cuda
 # load_usb, out_of_domain_config, pair_loss, precision_recall_at, shuffle_labels, sick_splits, split_sentences,
 # usb_available
 __all__ = [
-    "assert_no_document_leakage", "BEFORE_NLI", "bf16_fits", "bootstrap_study", "build_detector", "build_nli_base",
-    "checkpoint_history", "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config",
-    "CONSISTENT", "corrupt", "cpu_has_fast_bf16", "data_dir", "detector_mix", "detector_stage", "device_description",
-    "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition",
-    "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage", "fib_training_pairs",
-    "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs", "get_config", "git_commit",
-    "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS", "INCONSISTENT",
-    "join_process_group", "latest_run", "latest_scores", "limit_documents", "limit_summedits", "load_fib_cnn_dm",
-    "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "mix_sources",
-    "model_card", "NEUTRAL", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
-    "out_of_domain_stage", "PACKAGED_MINILM", "param_groups", "pick_device", "plot_compare", "plot_eval",
+    "assert_no_document_leakage", "BEFORE_NLI", "bf16_fits", "bootstrap_study", "build_detector", "build_mix",
+    "build_nli_base", "calibrate_threshold", "Calibration", "checkpoint_history", "CLASS_COLORS",
+    "compare_head_readings", "compare_readings", "condition_color", "Config", "CONSISTENT", "corrupt",
+    "cpu_has_fast_bf16", "curve_cells", "CURVE_CONDITIONS", "curve_folder", "CURVE_LIFTS", "CURVE_SIZES",
+    "curve_summary", "data_dir", "detector_mix", "DETECTOR_MIX", "detector_stage", "device_description",
+    "documents_worth", "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled",
+    "evaluate_condition", "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage",
+    "fib_subset", "fib_training_pairs", "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs",
+    "get_config", "git_commit", "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS",
+    "INCONSISTENT", "join_process_group", "latest_run", "latest_scores", "limit_documents", "limit_summedits",
+    "load_fib_cnn_dm", "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits",
+    "load_tokenizer", "mix_validation", "MixSources", "model_card", "NEUTRAL", "never_trained_on", "NLI_SETS",
+    "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES", "out_of_domain_stage", "PACKAGED_MINILM",
+    "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare", "plot_curve", "plot_eval",
     "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table",
     "replay_pairs", "REPO_DIR", "run_stage", "save_figure", "save_model", "save_splits", "score_prepared",
     "score_splits", "seed_everything", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
     "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
     "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
     "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
-    "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
-    "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "weights_digest", "write_study_summary"]
+    "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train",
+    "_training_batches", "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "validation_frame",
+    "weighted", "weights_digest", "write_study_summary"]

@@ -77,8 +77,7 @@ def main():
     started_from = utils.weights_digest(folder)
     done = set(rows_of_detector(out, started_from)["model"]) if out.exists() else set()
     summedits = utils.limit_summedits(utils.load_summedits(), cfg.max_docs)
-    usb, nli = utils.mix_sources(cfg)
-    mix = utils.detector_mix(fib, usb, nli, cfg)
+    mix = utils.detector_mix(fib, cfg)
     replay = utils.replay_pairs(mix, cfg)
     fib_validation = {"fib_validation": fib["validation_all"].assign(domain="xsum")}
     every_domain = {"summedits": summedits}
@@ -96,7 +95,7 @@ def main():
     if "control" not in done:
         start = time.time()
         control = utils.subsample(mix, fold_pairs, cfg.seed + 1)  # another draw than the replay's
-        stage_of = lambda tok: utils.detector_stage(tok, control, fib, usb, nli, cfg)  # noqa: E731
+        stage_of = lambda tok: utils.detector_stage(tok, control, fib, cfg)  # noqa: E731
         detector, result = continued(folder, stage_of, cfg)
         record(scored_rows(detector, {**every_domain, **fib_validation}, "control", held_out="",
                            train_pairs=len(control), kept_update=result.best_update,

@@ -95,25 +95,34 @@ def test_the_shortcut_set_has_the_held_out_documents_with_a_model_summary(real_d
     assert set(frame["doc_id"]) <= held_out  # never a training document
 
 
+def small_sources(fib, cfg):
+    """The mix's sources with USB and NLI replaced by two synthetic documents each."""
+    src = utils.MixSources(fib, cfg)
+    src.usb = {"train": synthetic_pairs(2, seed=1).assign(doc_id="usb")}
+    src.nli = {"train": synthetic_pairs(2, seed=2).assign(source="rte", doc_id="nli")}
+    return src
+
+
+def mix_of(fib, **settings):
+    cfg = utils.get_config("cpu", detector_nli_pairs=4, **settings)
+    return utils.build_mix(utils.DETECTOR_MIX, small_sources(fib, cfg), cfg)
+
+
 def test_the_detector_mix_uses_training_documents_only(real_data):
     fib = utils.fib_splits()
-    usb = {"train": synthetic_pairs(2, seed=1).assign(doc_id="usb")}
-    nli = {"train": synthetic_pairs(2, seed=2).assign(source="rte", doc_id="nli")}
-    mix = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
-                                                             detector_fib_other_pairs=None))
+    mix = mix_of(fib, detector_fib_other_pairs=None)
     fib_rows = mix[mix["source"].str.startswith("fib")]
     assert set(fib_rows["doc_id"]) <= set(fib["train"]["doc_id"])
     assert (mix.loc[mix["source"] == "fib_model_consistent", "label"] == utils.CONSISTENT).all()
     assert not mix.duplicated(["premise", "hypothesis"]).any()
     counts = mix["source"].value_counts()
     assert counts["fib_other"] == 1661 and counts["fib"] == 700 and counts["fib_model_consistent"] == 255
-    capped = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4))  # the default: 350
+    capped = mix_of(fib)  # the default: 350
     other = capped[capped["source"] == "fib_other"]
     assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
     assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
     assert capped["source"].value_counts().drop("fib_other").equals(counts.drop("fib_other"))
-    edited = utils.detector_mix(fib, usb, nli, utils.get_config("cpu", detector_nli_pairs=4,
-                                                                detector_synthetic_pairs=40))
+    edited = mix_of(fib, detector_synthetic_pairs=40)
     synthetic = edited[edited["source"] == "synthetic"]
     assert len(synthetic) == 40 and (synthetic["label"] == utils.INCONSISTENT).all()
     assert set(synthetic["doc_id"]) <= set(fib["train"]["doc_id"]) | {"usb"}  # training documents only
@@ -201,3 +210,24 @@ def test_the_per_source_table_pools_and_splits_by_domain():
     assert table.loc["a", "roc_auc"] == 1.0 and table.loc["b", "roc_auc"] == 0.5
     assert table.loc["pooled", "n"] == 6 and table.loc["pooled", "n_inconsistent"] == 3
     assert table.loc["a", "balanced_accuracy"] == 1.0
+
+
+def test_a_new_source_is_one_part_and_weights_repeat_or_thin_its_pairs():
+    fib = {"train": synthetic_pairs(10, seed=0), "validation_all": synthetic_pairs(3, seed=3)}
+    cfg = utils.get_config("cpu", detector_nli_pairs=4)
+    src = small_sources(fib, cfg)
+    parts = [utils.Part("fib", lambda s, c, b: s.fib["train"], validation=lambda s: s.fib["validation_all"]),
+             utils.Part("claims", lambda s, c, b: synthetic_pairs(8, seed=5).assign(doc_id="c"), pairs=10,
+                        weight=1.5)]
+    mix = utils.build_mix(parts, src, cfg)
+    assert mix["source"].value_counts().to_dict() == {"fib": 20, "claims": 15}  # 16 capped at 10, then x 1.5
+    claims = mix[mix["source"] == "claims"]
+    assert sorted(claims["label"].value_counts()) == [7, 8]  # 5 of the 10 drawn again, by label
+    assert mix.equals(utils.build_mix(parts, src, cfg))  # deterministic
+    assert list(utils.mix_validation(fib, cfg, parts)) == ["fib_validation_all"]
+    thinned = utils.weighted(synthetic_pairs(10, seed=0), 0.5)
+    assert len(thinned) == 10 and thinned["label"].value_counts().nunique() == 1  # drawn by label
+    with pytest.raises(utils.ConfigError, match="names a part twice"):
+        utils.build_mix(parts + parts[:1], src, cfg)
+    with pytest.raises(utils.ConfigError, match="weight must be >= 0"):
+        utils.weighted(synthetic_pairs(2, 0), -1)
