@@ -84,6 +84,19 @@ def test_cnn_dm_summaries_become_one_sentence_a_line(real_data):
     assert not cnn["hypothesis"].str.contains("<t>").any()
     sentences = cnn["hypothesis"].map(lambda s: len(utils.split_sentences(s)))
     assert sentences.min() >= 1 and sentences.median() >= 3
+    # Penn Treebank escapes undone on both sides: 36 summaries wrote "-lrb-" where documents have "("
+    text = pd.concat([cnn["premise"], cnn["hypothesis"]])
+    assert not text.str.contains(r"-lrb-|-rrb-|``|''", regex=True).any()
+    copied = cnn[cnn["hypothesis"].str.contains("( cnn )", regex=False)]
+    first = copied["hypothesis"].str.split("\n").str[0]
+    assert len(copied) > 36 and sum(s in d for s, d in zip(first, copied["premise"])) >= 0.9 * len(copied)
+
+
+@pytest.mark.parametrize("text, expected", [("-lrb- cnn -rrb- said", "( cnn ) said"), ("``yes''", '"yes"'),
+                                            ("-lsb-1-rsb- -lcb-x-rcb-", "[1] {x}"), ("plain", "plain")])
+def test_ptb_escapes_are_undone(text, expected):
+    from vf.sources import undo_ptb_escapes
+    assert undo_ptb_escapes(text) == expected
 
 
 def test_the_shortcut_set_has_the_held_out_documents_with_a_model_summary(real_data):

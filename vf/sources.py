@@ -107,18 +107,29 @@ def load_model_generated_consistent(allowed_doc_ids) -> pd.DataFrame:
 
 
 CNN_DM_SENTENCE = re.compile(r"<t>(.*?)</t>", re.S)
+# Penn Treebank escapes in CNN/DM's tokenised text: some summaries write "-lrb- cnn -rrb-" where the document has
+# "( cnn )", so a sentence copied word for word no longer matched its source; quotes as `` and '' on both sides
+PTB_ESCAPES = {"-lrb-": "(", "-rrb-": ")", "-lsb-": "[", "-rsb-": "]", "-lcb-": "{", "-rcb-": "}", "``": '"', "''": '"'}
+PTB_PATTERN = re.compile("|".join(map(re.escape, PTB_ESCAPES)))
+
+
+def undo_ptb_escapes(text: str) -> str:
+    """Brackets and quotes as written, not as Penn Treebank tokens (-lrb- -> (, `` -> ")."""
+    return PTB_PATTERN.sub(lambda m: PTB_ESCAPES[m.group(0)], text)
 
 
 def load_fib_cnn_dm() -> pd.DataFrame:
     """FIB's CNN/DM part as pairs: summaries of 3-4 sentences, their <t>...</t> tags turned into one sentence a
-    line (so that split_sentences finds them in this lower-cased text). Never trained on: out of distribution."""
+    line (so that split_sentences finds them in this lower-cased text), Penn Treebank escapes undone on both sides.
+    Never trained on: out of distribution."""
     pairs = fib_pairs(load_fib_raw("cnn_dm"))
     sentences = pairs["hypothesis"].map(lambda text: [s.strip() for s in CNN_DM_SENTENCE.findall(text)])
     untagged = sentences.map(len) == 0
     if untagged.any():
         raise DataError(f"FIB CNN/DM: {int(untagged.sum())} summaries have no <t>...</t> sentence, e.g. "
                         f"{pairs['hypothesis'][untagged].iloc[0][:80]!r}; the file's format changed.")
-    return pairs.assign(hypothesis=sentences.map("\n".join), dataset="fib_cnn_dm")
+    return pairs.assign(premise=pairs["premise"].map(undo_ptb_escapes),
+                        hypothesis=sentences.map("\n".join).map(undo_ptb_escapes), dataset="fib_cnn_dm")
 
 
 def load_summedits() -> pd.DataFrame:
