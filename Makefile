@@ -1,5 +1,7 @@
-# make all       : set up .venv, build the NLI base and the detector where missing, then execute every notebook top to
-#                  bottom in place (VF_PROFILE=cpu by default)
+# make all       : set up .venv, fetch the data where there is no local copy, build the NLI base and the detector where
+#                  missing, then execute every notebook top to bottom in place (VF_PROFILE=cpu by default)
+# make data      : without a local data folder (../shared/data or $VF_DATA_DIR), fetch each set from its public origin
+#                  into data/raw/, checked against vf/data_checksums.json
 # make test      : set up .venv, then run the unit tests and the notebooks' smoke executions
 # make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base
 # make detector  : the shipped detector, models/detector (from the NLI base)
@@ -9,7 +11,7 @@ NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_
 NLI_BASE := models/nli_base/model.safetensors
 DETECTOR := models/detector/model.safetensors
 
-# raw data: ../shared/data when it exists; otherwise the loaders use the Hugging Face hub
+# raw data: ../shared/data when it exists; otherwise each set is fetched from its public origin (make data)
 SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)),)
 export VF_DATA_DIR ?= $(SHARED_DATA)
@@ -22,8 +24,12 @@ define timed
 	echo "$(2),$${VF_PROFILE:-cpu},$$secs,$$(date -u +%FT%TZ)" >> results/notebook_times.csv
 endef
 
-.PHONY: all notebooks test clean nli-base detector
-all: notebooks
+.PHONY: all data notebooks test clean nli-base detector
+all: data notebooks
+
+data: $(VENV)/installed
+	@if [ -n "$$VF_DATA_DIR" ]; then echo "== data: local copy in $$VF_DATA_DIR"; \
+	else echo "== data: fetching into data/raw/"; $(VENV)/bin/python -m vf.fetch; fi
 
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +37,7 @@ $(VENV)/installed: requirements.txt
 	touch $@
 
 nli-base: $(NLI_BASE)
-$(NLI_BASE): | $(VENV)/installed
+$(NLI_BASE): | $(VENV)/installed data
 	@echo "== NLI base (profile $${VF_PROFILE:-cpu})"
 	@$(call timed,$(VENV)/bin/python -m experiments.nli_base,nli_base)
 

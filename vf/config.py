@@ -25,6 +25,10 @@ class ConfigError(ValueError):
     """A setting that cannot work; the message says which, why and what to set instead."""
 
 
+class DataError(ValueError):
+    """Bad or missing input data; the message says what, where and how to fix it."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     """Every knob of a run; the defaults are the cpu profile. Saved with the results; frozen, so a profile cannot

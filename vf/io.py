@@ -8,20 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import DATA_DIR_ENV, REPO_DIR
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message says what, where and how to fix it."""
+from .config import DATA_DIR_ENV, REPO_DIR, DataError
+from .fetch import fetched
 
 
 def data_dir() -> Path | None:
-    """The local raw-data folder, or None when the loaders should use the hub."""
+    """The local raw-data folder ($VF_DATA_DIR, else ../shared/data), or None: then the loaders fetch each set from
+    its public origin (vf/fetch.py)."""
     if os.environ.get(DATA_DIR_ENV):
         path = Path(os.environ[DATA_DIR_ENV]).expanduser()
         if not path.is_dir():
             raise DataError(f"{DATA_DIR_ENV}={path} is not a folder. Point {DATA_DIR_ENV} at a folder laid out "
-                            f"like ../shared/data (see data/README.md), or unset it to use the Hugging Face hub.")
+                            f"like ../shared/data (see data/README.md), or unset it to fetch the public origins.")
         return path
     sibling = REPO_DIR.parent / "shared" / "data"
     return sibling if sibling.is_dir() else None
@@ -135,12 +133,10 @@ def _files(folder: Path, pattern: str) -> list[Path]:
 
 
 def _local_data(relative: str, what: str) -> Path:
-    """A file or folder under the local raw-data folder; a clear error where there is no such folder."""
+    """A file or folder under the local raw-data folder; without one, fetched from its public origin (vf/fetch.py)
+    into data/raw/."""
     root = data_dir()
-    if root is None:
-        raise DataError(f"{what} is read from local files only; set {DATA_DIR_ENV} to a folder holding {relative} "
-                        "(laid out like ../shared/data).")
-    return _require_file(root / relative, what)
+    return fetched(relative) if root is None else _require_file(root / relative, what)
 
 
 def check_pairs_frame(df: pd.DataFrame, name: str) -> None:

@@ -11,23 +11,18 @@ import numpy as np
 import pandas as pd
 
 from .config import CONSISTENT, ConfigError, INCONSISTENT, NEUTRAL, PAIR_COLUMNS, SPLIT_SEED, USB_DIR_ENV
+from .fetch import CHECKSUMS, sha256_of
 from .io import DataError, _check_label, _check_pairs, _doc_hash, _files, _local_data, _require_fields, _require_file, data_dir, read_jsonl
 from .splits import assert_no_document_leakage, balance_per_document, split_by_document
 
 
 def load_fib_raw(part: str = "xsum") -> pd.DataFrame:
-    """FIB rows as published: one row per (document, distractor model), from local jsonl or the hub."""
-    root = data_dir()
+    """FIB rows as published: one row per (document, distractor model), from the authors' jsonl files."""
     fields = ["id", "input", "correct_choice", "list_choices", "lbl"]
-    if root is None:
-        import datasets
-        hub = datasets.load_dataset("r-three/fib", split="test")
-        records = [dict(r, _where=f"r-three/fib row {i}") for i, r in enumerate(hub) if r["dataset"] == part]
-    else:
-        records = []
-        for path in _files(_require_file(root / "fib" / part, f"FIB folder for {part!r}"), "binary_choice-using_*.jsonl"):
-            model = re.sub(r"^binary_choice-using_|_distractors$", "", path.stem)
-            records += [dict(record, distractor_model=model) for record in read_jsonl(path)]
+    records = []
+    for path in _files(_local_data(f"fib/{part}", f"FIB folder for {part!r}"), "binary_choice-using_*.jsonl"):
+        model = re.sub(r"^binary_choice-using_|_distractors$", "", path.stem)
+        records += [dict(record, distractor_model=model) for record in read_jsonl(path)]
     for record in records:
         _require_fields(record, fields, record["_where"])
         _check_label(record["lbl"], set(range(len(record["list_choices"]))), record["_where"])
@@ -204,6 +199,11 @@ def _download_usb() -> Path:
     found = sorted(target.rglob("task_datasets"))
     if not found:
         raise DataError(f"No task_datasets/ folder inside {archive}; the hub archive's layout changed.")
+    # the authors publish this file's checksum; their train split is theirs, not the one data/README.md describes
+    validation = str(USB_TASK).format(domain="all", split="validation")
+    if sha256_of(found[0].parent / validation) != CHECKSUMS[f"usb/{validation}"]:
+        raise DataError(f"{found[0].parent / validation}: not the USB validation file this project was built on "
+                        "(sha256 differs from data_checksums.json); delete the download and fetch it again.")
     return found[0].parent
 
 

@@ -1,0 +1,134 @@
+"""Data from its public origin, tested offline against a fake origin served on loopback: the files land where the
+loaders read them, a wrong checksum is refused, a half-written file is never used, no network says what to do."""
+import functools
+import hashlib
+import http.server
+import json
+import re
+import threading
+import urllib.request
+
+import pytest
+
+import utils
+from vf import fetch, io
+
+FIB_ROW = {"id": "d1", "input": "The cat sat on the mat. It was warm.", "correct_choice": "A cat sat on a mat.",
+           "list_choices": ["A cat sat on a mat.", "A dog sat on a mat."], "lbl": 0}
+
+
+@pytest.fixture
+def origin(tmp_path, monkeypatch):
+    """A fake origin over HTTP on 127.0.0.1 holding one FIB-like file and a restricted set, as the registry names
+    them; no local data folder, so the loaders fetch into tmp/raw. Returns (served folder, raw folder)."""
+    served, raw = tmp_path / "served", tmp_path / "raw"
+    files = {"fib/xsum/binary_choice-using_tiny_distractors.jsonl": json.dumps(FIB_ROW) + "\n",
+             "sick/SICK.txt": "pair_ID\tsentence_A\n1\tA cat\n"}
+    checksums = {}
+    for path, text in files.items():
+        name = path.split("/")[-1]
+        folder = served / "authors" / "repo" / ("a" * 40) / ("data" if path.startswith("fib") else "")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+        checksums[path] = hashlib.sha256(text.encode()).hexdigest()
+    handler = functools.partial(QuietHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv(fetch.MIRROR_ENV, f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setattr(fetch, "RAW_DIR", raw)
+    monkeypatch.setattr(fetch, "CHECKSUMS", checksums)
+    monkeypatch.setattr(fetch, "ORIGINS", (
+        fetch.Origin("FIB XSum", "authors/repo", "a" * 40, "data", "fib/xsum", "CC BY 4.0"),
+        fetch.Origin("SICK", "authors/repo", "a" * 40, "", "sick", "CC BY-NC-SA 3.0: non-commercial use only",
+                     restricted=True)))
+    monkeypatch.setattr(io, "data_dir", lambda: None)
+    yield served, raw
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_fetched_files_land_where_the_loaders_read_them(origin, capsys):
+    served, raw = origin
+    rows = utils.load_fib_raw("xsum")
+    assert len(rows) == 1 and rows["distractor_model"].iloc[0] == "tiny"
+    assert (raw / "fib/xsum/binary_choice-using_tiny_distractors.jsonl").exists()
+    assert not list(raw.rglob("*.part"))
+    assert "fetching FIB XSum (CC BY 4.0) from authors/repo@aaaaaaa" in capsys.readouterr().err
+    (served / "authors").rename(served / "gone")  # once fetched, the origin is not asked again
+    assert len(utils.load_fib_raw("xsum")) == 1
+
+
+def test_a_restricted_set_says_so_when_it_is_fetched(origin, capsys):
+    assert fetch.fetched("sick/SICK.txt").read_text().startswith("pair_ID")
+    assert "CC BY-NC-SA 3.0: non-commercial use only) [restricted]" in capsys.readouterr().err
+
+
+def test_a_wrong_checksum_is_refused_and_nothing_is_kept(origin):
+    served, raw = origin
+    target = next(served.rglob("binary_choice-using_tiny_distractors.jsonl"))
+    target.write_text(json.dumps({**FIB_ROW, "lbl": 1}) + "\n")  # the origin changed under the pinned name
+    with pytest.raises(utils.DataError, match=r"sha256 \w+\.\.\., expected \w+\.\.\. .*Nothing was kept"):
+        utils.load_fib_raw("xsum")
+    assert not list(raw.rglob("*.jsonl")) and not list(raw.rglob("*.part"))
+
+
+def test_a_half_written_file_is_never_used(origin, monkeypatch):
+    _, raw = origin
+    final = raw / "fib/xsum/binary_choice-using_tiny_distractors.jsonl"
+    final.parent.mkdir(parents=True)
+    final.with_name(final.name + ".part").write_text('{"id": "d1", "inp')  # an earlier run stopped mid-file
+    real_urlopen = urllib.request.urlopen
+
+    class Interrupted:  # the connection drops after the first bytes
+        def __init__(self, response):
+            self.response = response
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.response.close()
+
+        def read(self, n):
+            if getattr(self, "sent", False):
+                raise ConnectionResetError("connection reset by peer")
+            self.sent = True
+            return self.response.read(10)
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout: Interrupted(real_urlopen(url, timeout=timeout)))
+    with pytest.raises(utils.DataError, match="connection reset"):
+        utils.load_fib_raw("xsum")
+    assert not final.exists() and not final.with_name(final.name + ".part").exists()
+    monkeypatch.setattr(urllib.request, "urlopen", real_urlopen)
+    assert utils.load_fib_raw("xsum")["id"].tolist() == ["d1"]  # fetched whole the next time
+
+
+def test_without_network_or_local_data_the_error_names_the_files_and_both_ways(origin, monkeypatch):
+    monkeypatch.setenv(fetch.MIRROR_ENV, "http://127.0.0.1:9")  # nothing listens there
+    with pytest.raises(utils.DataError) as error:
+        utils.load_fib_raw("xsum")
+    message = str(error.value)
+    assert "could not download http://127.0.0.1:9/authors/repo/" in message
+    assert "fib/xsum/binary_choice-using_tiny_distractors.jsonl" in message
+    assert "set VF_DATA_DIR to a folder laid out like ../shared/data" in message and "make data" in message
+
+
+def test_a_set_without_a_known_origin_says_how_to_get_it(origin):
+    with pytest.raises(utils.DataError, match="knows no public origin .* Set VF_DATA_DIR"):
+        fetch.fetched("nli/mnli")
+
+
+def test_every_registered_file_is_the_projects_copy_at_a_pinned_commit(real_data):
+    for origin in fetch.ORIGINS:
+        assert origin.files(), origin.name
+        assert re.fullmatch(r"[0-9a-f]{40}", origin.commit)
+        assert origin.url(origin.files()[0]).startswith(f"https://raw.githubusercontent.com/{origin.repo}/")
+        for path in origin.files():
+            assert fetch.sha256_of(real_data / path) == fetch.CHECKSUMS[path], path
+    registered = {p for o in fetch.ORIGINS for p in o.files()}
+    fib_files = {str(p.relative_to(real_data)) for p in (real_data / "fib").rglob("*.jsonl")}
+    assert fib_files <= registered  # every FIB file the loaders read has its origin
