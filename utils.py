@@ -19,8 +19,8 @@ The data flow, and the file that holds each step (each imports only from the fil
 
 Where a change goes: a new data source in sources.py (nli.py for an NLI set, with its licence in NLI_SETS) and, to
 pre-finetune on it, its name in OOD_SOURCES there, or to train the detector on it, one Part in recipe.DETECTOR_MIX;
-a size or condition of the learning curve, one line in curve.py (CURVE_SIZES, CURVE_CONDITIONS); a new metric in metrics.py (METRICS); a new reading mode or
-aggregation in claims.py (MODES, AGGREGATIONS).
+a size or condition of the learning curve, one line in curve.py (CURVE_SIZES, CURVE_CONDITIONS); a new metric in
+metrics.py (METRICS); a new reading mode or aggregation in claims.py (MODES, AGGREGATIONS).
 Errors: DataError (bad input data) and ConfigError (a setting that cannot work) say what, where and how to fix it.
 """
 from vf.config import (
@@ -57,8 +57,8 @@ from vf.study import (
     write_study_summary)
 from vf.train import TrainResult, _training_batches, class_weights, pair_loss, param_groups, train
 from vf.stages import (
-    Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, nli_training_pairs,
-    out_of_domain_config, out_of_domain_stage, run_stage)
+    KEPT_WEIGHTS, Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, kept_nli_base,
+    nli_training_pairs, out_of_domain_config, out_of_domain_stage, restore_nli_base, run_stage)
 from vf.edits import EDITS, corrupt, synthetic_negatives
 from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
@@ -92,17 +92,17 @@ __all__ = [
     "evaluate_condition", "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage",
     "fib_subset", "fib_training_pairs", "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs",
     "get_config", "git_commit", "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS",
-    "INCONSISTENT", "join_process_group", "latest_run", "latest_scores", "limit_documents", "limit_summedits",
-    "load_fib_cnn_dm", "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits",
-    "load_tokenizer", "mix_validation", "MixSources", "model_card", "NEUTRAL", "never_trained_on", "NLI_SETS",
-    "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES", "out_of_domain_stage", "PACKAGED_MINILM",
-    "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare", "plot_curve", "plot_eval",
-    "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table",
-    "replay_pairs", "REPO_DIR", "run_stage", "save_figure", "save_model", "save_splits", "score_prepared",
-    "score_splits", "seed_everything", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
-    "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
-    "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "SUMMARY_COLUMNS",
-    "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage",
-    "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train",
-    "_training_batches", "training_label_map", "TrainResult", "upsert_rows", "usb_splits", "validation_frame",
-    "weighted", "weights_digest", "write_study_summary"]
+    "INCONSISTENT", "join_process_group", "kept_nli_base", "KEPT_WEIGHTS", "latest_run", "latest_scores",
+    "limit_documents", "limit_summedits", "load_fib_cnn_dm", "load_fib_raw", "load_model", "load_nli",
+    "load_ood_source", "load_summedits", "load_tokenizer", "mix_validation", "MixSources", "model_card", "NEUTRAL",
+    "never_trained_on", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
+    "out_of_domain_stage", "PACKAGED_MINILM", "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare",
+    "plot_curve", "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading",
+    "reading_table", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure", "save_model",
+    "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
+    "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
+    "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",
+    "subsample", "SUMMARY_COLUMNS", "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits",
+    "summedits_stage", "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs",
+    "train", "_training_batches", "training_label_map", "TrainResult", "upsert_rows", "usb_splits",
+    "validation_frame", "weighted", "weights_digest", "write_study_summary"]

@@ -24,7 +24,7 @@ from experiments import common
 from vf import curve
 from vf.model import restore_half_weights, save_half_weights
 
-BASE_FILE = "nli_base_fp16.safetensors"
+BASE_FILE = utils.KEPT_WEIGHTS
 
 
 def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
@@ -35,6 +35,9 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
         save_half_weights(source, kept / BASE_FILE)
+        (kept / "nli_build").mkdir(exist_ok=True)  # the record of the run that trained it, kept beside it
+        for name in ("validation.csv", "history.csv", "timing.json"):
+            shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
         record = dict(digest=None, built_from=str(source), built_from_digest=utils.weights_digest(source),
                       build=utils.read_json(Path(cfg.results_dir) / "nli" / "timing.json"))
     else:

@@ -137,3 +137,21 @@ def test_the_shuffled_usb_stage_keeps_its_last_update_and_the_real_one_selects()
     control = utils.out_of_domain_stage(tokenizer, "usb", splits, fib, cfg, shuffled=True)
     assert (real.keep, control.keep) == ("best", "last")
     assert not control.pairs["label"].equals(real.pairs["label"])
+
+
+def test_a_kept_fp16_base_restores_to_the_same_weights_every_time(tmp_path):
+    from vf.model import restore_half_weights, save_half_weights
+    tokenizer, model = utils.load_model(utils.PACKAGED_MINILM)
+    utils.save_model(model, tokenizer, tmp_path / "built", utils.get_config("smoke"))
+    kept = save_half_weights(tmp_path / "built", tmp_path / "kept" / utils.KEPT_WEIGHTS)
+    assert kept.stat().st_size < 0.55 * (tmp_path / "built" / "model.safetensors").stat().st_size  # half the bytes
+    first, second = restore_half_weights(kept, tmp_path / "a"), restore_half_weights(kept, tmp_path / "b")
+    assert utils.weights_digest(first) == utils.weights_digest(second)  # every run starts from the same weights
+    _, restored = utils.load_model(first)
+    for (name, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
+        assert a.dtype == b.dtype and torch_allclose(a, b), name  # fp32 again, within fp16 rounding
+
+
+def torch_allclose(a, b) -> bool:
+    import torch
+    return bool(torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4))

@@ -158,8 +158,8 @@ def equivalent_documents(sizes, values, target: float) -> float:
     return math.inf
 
 
-def documents_worth(scores: pd.DataFrame, then: str = "usb_then_fib", alone: str = "fib_only",
-                    n_resamples: int = 2000, seed: int = 0, split: str = "test", metric: str = "roc_auc") -> pd.DataFrame:
+def documents_worth(scores: pd.DataFrame, then: str = "usb_then_fib", alone: str = "fib_only", n_resamples: int = 2000,
+                    seed: int = 0, split: str = "test", metric: str = "roc_auc") -> pd.DataFrame:
     """What `then`'s starting point is worth in labelled documents: at each of its sizes n (0: the start alone), the
     number N of documents at which `alone`'s mean curve reaches `then`'s mean with n, on the seeds every point ran.
     The 95% interval resamples seeds (the same seeds for both curves); N beyond the largest size is inf."""

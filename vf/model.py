@@ -167,12 +167,18 @@ def save_half_weights(folder: str | os.PathLike, path: str | os.PathLike) -> Pat
     return path
 
 
-def restore_half_weights(path: str | os.PathLike, folder: str | os.PathLike, like: str = PACKAGED_MINILM) -> Path:
-    """A model folder in fp32 from save_half_weights' file, with the architecture and tokenizer of `like`; every
+def load_half_weights(path: str | os.PathLike, like: str = PACKAGED_MINILM):
+    """(tokenizer, model) in fp32 from save_half_weights' file, with the architecture and tokenizer of `like`; every
     weight must be there (strict)."""
     from safetensors.torch import load_file
     tokenizer, model = load_model(like)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()})
+    return tokenizer, model
+
+
+def restore_half_weights(path: str | os.PathLike, folder: str | os.PathLike, like: str = PACKAGED_MINILM) -> Path:
+    """A model folder (fp32 weights and tokenizer) from save_half_weights' file."""
+    tokenizer, model = load_half_weights(path, like)
     folder = Path(folder)
     with _quiet_transformers():
         model.save_pretrained(folder, safe_serialization=True)

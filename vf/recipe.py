@@ -69,7 +69,8 @@ DETECTOR_MIX = (
          validation=lambda src: src.fib["validation_all"]),
     # FIB's other distractor sets over the same training documents: rewrites of references, capped so that a
     # reference-like summary does not lean inconsistent
-    Part("fib_other", lambda src, cfg, built: new_fib_other(src.fib, src.fib_train_docs), pairs="detector_fib_other_pairs"),
+    Part("fib_other", lambda src, cfg, built: new_fib_other(src.fib, src.fib_train_docs),
+         pairs="detector_fib_other_pairs"),
     # consistent model-written summaries of those documents: who wrote a summary says nothing about its label
     Part("fib_model_consistent", lambda src, cfg, built: load_model_generated_consistent(src.fib_train_docs)),
     Part("usb", lambda src, cfg, built: src.usb["train"],

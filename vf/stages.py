@@ -16,7 +16,7 @@ from .device import device_description, eval_bf16_enabled
 from .splits import limit_documents, shuffle_labels, subsample
 from .sources import new_fib_other
 from .nli import NLI_SETS, load_nli, nli_accuracy, nli_splits
-from .model import PACKAGED_MINILM, found_or_built, load_model, save_model
+from .model import PACKAGED_MINILM, found_or_built, load_half_weights, load_model, save_model
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
 from .train import TrainResult, train
@@ -133,13 +133,30 @@ def nli_base_folder(cfg: Config) -> Path:
     return Path(cfg.models_dir) / "nli_base"
 
 
+KEPT_NLI_BASE = Path("study") / "curve" / "base"  # under results_dir: the NLI base the learning curve started from
+KEPT_WEIGHTS = "nli_base_fp16.safetensors"
+
+
+def kept_nli_base(cfg: Config) -> Path:
+    """The folder of the kept NLI base: its fp16 weights and, in nli_build/, the record of the run that trained it."""
+    return Path(cfg.results_dir) / KEPT_NLI_BASE
+
+
 def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
-    """The NLI base's folder: built now (build_nli_base) when it is missing, else the one `make nli-base` built."""
+    """The NLI base's folder: the one `make nli-base` made, else the kept one restored (restore_nli_base), else
+    built now (build_nli_base)."""
     folder = nli_base_folder(cfg)
+    if not (folder / "model.safetensors").exists() and (kept_nli_base(cfg) / KEPT_WEIGHTS).exists():
+        return restore_nli_base(cfg, fib)
     return found_or_built(folder, Path(cfg.results_dir) / "nli" / "timing.json",
                           lambda t: f"NLI base found in {folder}: built earlier ({t['pairs']:,} pairs, {t['updates']} "
                                     f"updates, {t['seconds'] / 60:.1f} min on {t['device']})",
                           lambda: build_nli_base(cfg, fib))
+
+
+def _nli_data(cfg: Config) -> dict[str, pd.DataFrame]:
+    splits = nli_splits(load_nli())
+    return limit_documents(splits, 25 * cfg.max_docs) if cfg.max_docs else splits  # quick runs: a few hundred
 
 
 def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
@@ -147,15 +164,34 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     <models_dir>/nli_base; per-set validation accuracy goes to <results_dir>/nli/validation.csv."""
     start = time.time()
     tokenizer, model = load_model(PACKAGED_MINILM)
-    splits = nli_splits(load_nli())
-    if cfg.max_docs:  # quick runs: a few hundred premises per split
-        splits = limit_documents(splits, 25 * cfg.max_docs)
+    splits = _nli_data(cfg)
     stage = nli_stage(tokenizer, splits, fib, cfg)
     checkpoints = Path(cfg.models_dir) / "checkpoints" / "nli_base"
     result = run_stage(model, tokenizer, stage, checkpoints)
-    seconds = time.time() - start
+    timing = dict(pairs=len(stage.pairs), updates=int(result.history["update"].iloc[-1]),
+                  seconds=round(time.time() - start, 1), kept_update=result.best_update, device=device_description(),
+                  profile=cfg.profile)
+    return _save_nli_base(model, tokenizer, cfg, splits, stage, result.history, timing)
+
+
+def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
+    """The kept NLI base (fp16, the one the learning curve starts from) restored in <models_dir>/nli_base, so that
+    every notebook and the curve share it; per-set validation is scored again on the restored weights."""
+    kept = kept_nli_base(cfg)
+    print(f"NLI base restored from {kept / KEPT_WEIGHTS} (delete it, or run experiments/nli_base.py --rebuild, to "
+          "train one here)")
+    tokenizer, model = load_half_weights(kept / KEPT_WEIGHTS)
+    splits = _nli_data(cfg)
+    timing = {**json.loads((kept / "nli_build" / "timing.json").read_text()), "restored_from": str(kept / KEPT_WEIGHTS)}
+    history = pd.read_csv(kept / "nli_build" / "history.csv")
+    return _save_nli_base(model, tokenizer, cfg, splits, nli_stage(tokenizer, splits, fib, cfg), history, timing)
+
+
+def _save_nli_base(model, tokenizer, cfg: Config, splits: dict[str, pd.DataFrame], stage: Stage,
+                   history: pd.DataFrame, timing: dict) -> Path:
+    """Save the NLI base with its model card; its per-set validation, history and timing go to <results_dir>/nli/."""
     folder = save_model(model, tokenizer, nli_base_folder(cfg), dataclasses.replace(stage.cfg, model_name=PACKAGED_MINILM),
-                        result.history)
+                        history)
     results = Path(cfg.results_dir) / "nli"
     results.mkdir(parents=True, exist_ok=True)
     validation = splits["validation"]
@@ -164,12 +200,9 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     table = nli_accuracy(validation, score_prepared(model, prepared, score_as="class_probabilities"))
     table = table.assign(trained_on=table["source"].isin(cfg.nli_sets)).round(4)
     table.to_csv(results / "validation.csv", index=False)
-    result.history.to_csv(results / "history.csv", index=False)
-    counts = stage.pairs["source"].value_counts()
-    timing = dict(pairs=len(stage.pairs), updates=int(result.history["update"].iloc[-1]), seconds=round(seconds, 1),
-                  kept_update=result.best_update, device=device_description(), profile=cfg.profile)
+    history.to_csv(results / "history.csv", index=False)
     (results / "timing.json").write_text(json.dumps(timing, indent=2))
-    (folder / "README.md").write_text(_nli_model_card(table, counts, timing))
+    (folder / "README.md").write_text(_nli_model_card(table, stage.pairs["source"].value_counts(), timing))
     return folder
 
 
@@ -182,7 +215,9 @@ def _nli_model_card(table: pd.DataFrame, counts: pd.Series, timing: dict) -> str
     lines += [f"| {name} | {counts.get(name, 0):,} | {NLI_SETS[name][0]} | {NLI_SETS[name][1]} |" for name in counts.index]
     lines += ["", "A model trained on a non-commercial set (ANLI: CC BY-NC 4.0) is for non-commercial use.", "",
               f"{timing['pairs']:,} pairs, {timing['updates']} updates, kept update {timing['kept_update']}, "
-              f"{timing['seconds'] / 60:.1f} min on {timing['device']}.", "",
+              f"{timing['seconds'] / 60:.1f} min on {timing['device']}"
+              + (f"; restored from its fp16 copy {timing['restored_from']}." if "restored_from" in timing else "."),
+              "",
               "## Held-out NLI validation (by premise)", "", "| " + " | ".join(table.columns) + " |",
               "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.itertuples(index=False)]
