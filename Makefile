@@ -5,6 +5,7 @@
 # make test      : set up .venv, then run the unit tests and the notebooks' smoke executions
 # make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base
 # make detector  : the shipped detector, models/detector (from the NLI base)
+# make nli-full  : the full NLI stage (every pair, Climate-FEVER too), models/nli_full: a base for the detector
 PYTHON ?= python3
 VENV := .venv
 NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb 4_general_detector.ipynb 5_study.ipynb
@@ -24,7 +25,7 @@ define timed
 	echo "$(2),$${VF_PROFILE:-cpu},$$secs,$$(date -u +%FT%TZ)" >> results/notebook_times.csv
 endef
 
-.PHONY: all data notebooks test clean nli-base detector
+.PHONY: all data notebooks test clean nli-base nli-full detector
 all: data notebooks
 
 data: $(VENV)/installed
@@ -40,6 +41,11 @@ nli-base: $(NLI_BASE)
 $(NLI_BASE): | $(VENV)/installed data
 	@echo "== NLI base (profile $${VF_PROFILE:-cpu})"
 	@$(call timed,$(VENV)/bin/python -m experiments.nli_base,nli_base)
+
+nli-full: models/nli_full/model.safetensors
+models/nli_full/model.safetensors: | $(VENV)/installed data
+	@echo "== full NLI stage (profile $${VF_PROFILE:-cpu})"
+	@$(call timed,$(VENV)/bin/python -m experiments.nli_base --full,nli_full)
 
 detector: $(DETECTOR)
 $(DETECTOR): | $(NLI_BASE)

@@ -51,3 +51,19 @@ def test_a_bad_claim_record_is_named_by_file_and_line(data_root):
         load_claim_set("lfqa")
     with pytest.raises(utils.ConfigError, match="unknown claim set 'wice'"):
         load_claim_set("wice")
+
+
+def test_climate_fever_is_a_three_way_nli_set_split_by_claim(real_data):
+    pairs = utils.load_nli(("climate_fever",))
+    assert len(pairs) == 7475 and pairs["doc_id"].nunique() == 1489
+    assert pairs["label"].value_counts().to_dict() == {utils.NEUTRAL: 4822, utils.CONSISTENT: 1892,
+                                                        utils.INCONSISTENT: 761}
+    assert pairs["premise"].str.contains(" . ", regex=False).all()  # the article's title before the sentence
+    splits = utils.nli_splits(pairs)
+    utils.assert_no_document_leakage(splits)
+    assert not set(splits["train"]["hypothesis"]) & set(splits["validation"]["hypothesis"])  # no claim on both sides
+
+
+def test_the_standard_nli_sets_are_what_load_nli_reads_unless_asked(real_data):
+    from vf.nli import NLI_SETS, STANDARD_SETS
+    assert "climate_fever" in NLI_SETS and "climate_fever" not in STANDARD_SETS and len(STANDARD_SETS) == 7

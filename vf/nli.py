@@ -17,20 +17,27 @@ NLI_SETS = {
     "mctest_nli": ("binary", "DocNLI BSD-3; MCTest research licence"),
     "control": ("3-way", "CC BY-NC-SA 4.0 (non-commercial)"),
     "rte": ("binary", "PASCAL RTE via GLUE: research use"),
+    # claims vs single Wikipedia evidence sentences (claims/climate_fever): supports / refutes / not enough info
+    "climate_fever": ("3-way", "no licence stated (research use); Wikipedia CC BY-SA 3.0"),
 }
+STANDARD_SETS = tuple(list(NLI_SETS)[:7])  # what load_nli reads unless asked: the NLI base's splits depend on it
+FOLDERS = {"climate_fever": "claims/climate_fever"}  # under the data folder; the others in nli/<set>
 ORIGINAL_LABELS = {"entailment": CONSISTENT, "neutral": NEUTRAL, "contradiction": INCONSISTENT,
-                   "not_entailment": NOT_ENTAILED, "non_entailment": NOT_ENTAILED}
+                   "not_entailment": NOT_ENTAILED, "non_entailment": NOT_ENTAILED,
+                   "SUPPORTS": CONSISTENT, "REFUTES": INCONSISTENT, "NOT_ENOUGH_INFO": NEUTRAL}
 
 
-def load_nli(sets=tuple(NLI_SETS)) -> pd.DataFrame:
+def load_nli(sets=STANDARD_SETS) -> pd.DataFrame:
     """NLI pairs with 3-way labels where the set has them (2 / 1 / 0) and NOT_ENTAILED where it is binary; the
-    premise is the document (doc_id), so splits hold out by premise. Exact duplicate pairs are dropped, counted."""
+    premise is the document (doc_id), so splits hold out by premise, or, where the set groups its pairs (Climate-FEVER:
+    one group per claim), the group. Exact duplicate pairs are dropped, counted."""
     unknown = sorted(set(sets) - set(NLI_SETS))
     if unknown:
         raise DataError(f"unknown NLI set {unknown[0]!r}; choose among {sorted(NLI_SETS)}.")
     rows = []
     for name in sets:
-        for path in _files(_local_data(f"nli/{name}", f"NLI folder {name}"), "*.jsonl"):
+        folder = FOLDERS.get(name, f"nli/{name}")
+        for path in _files(_local_data(folder, f"NLI folder {name}"), "*.jsonl"):
             for record in read_jsonl(path):
                 where = record["_where"]
                 _require_fields(record, ["premise", "hypothesis", "label", "label_orig"], where)
@@ -40,9 +47,12 @@ def load_nli(sets=tuple(NLI_SETS)) -> pd.DataFrame:
                 if record["label"] != int(label != CONSISTENT):  # the files' label: 1 = not entailed
                     raise DataError(f"{where}: label {record['label']!r} contradicts label_orig "
                                     f"{record['label_orig']!r} (1 means not entailed). Fix one of the two.")
-                rows.append(dict(premise=record["premise"].strip(), hypothesis=record["hypothesis"].strip(),
-                                 label=label, doc_id=f"nli-{_doc_hash(record['premise'].strip())}", dataset="nli",
-                                 source=name, _where=where))
+                premise = record["premise"].strip()
+                if record.get("article"):  # a lone evidence sentence: its article's title first, as FEVER-NLI's
+                    premise = f"{record['article']} . {premise}"
+                group = record.get("group_id") or _doc_hash(premise)
+                rows.append(dict(premise=premise, hypothesis=record["hypothesis"].strip(), label=label,
+                                 doc_id=f"nli-{group}", dataset="nli", source=name, _where=where))
     pairs = pd.DataFrame(rows)
     duplicate = pairs.duplicated(["source", "premise", "hypothesis"])
     conflicting = pairs.groupby(["source", "premise", "hypothesis"])["label"].transform("nunique") > 1

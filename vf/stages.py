@@ -15,7 +15,7 @@ from .config import Config, ConfigError, SPLIT_SEED
 from .device import device_description, eval_bf16_enabled
 from .splits import limit_documents, shuffle_labels, subsample
 from .sources import new_fib_other
-from .nli import NLI_SETS, load_nli, nli_accuracy, nli_splits
+from .nli import NLI_SETS, STANDARD_SETS, load_nli, nli_accuracy, nli_splits
 from .model import PACKAGED_MINILM, found_or_built, load_half_weights, load_model, save_model
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
@@ -128,9 +128,9 @@ def nli_stage(tokenizer, splits: dict[str, pd.DataFrame], fib: dict[str, pd.Data
     return Stage("nli", stage_cfg, pairs, evaluator)
 
 
-def nli_base_folder(cfg: Config) -> Path:
-    """Where the profile's NLI base lives: <models_dir>/nli_base."""
-    return Path(cfg.models_dir) / "nli_base"
+def nli_base_folder(cfg: Config, name: str = "nli_base") -> Path:
+    """Where the profile's NLI base lives: <models_dir>/nli_base (or another name: nli_full)."""
+    return Path(cfg.models_dir) / name
 
 
 KEPT_NLI_BASE = Path("study") / "curve" / "base"  # under results_dir: the NLI base the learning curve started from
@@ -155,23 +155,25 @@ def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
 
 
 def _nli_data(cfg: Config) -> dict[str, pd.DataFrame]:
-    splits = nli_splits(load_nli())
+    """NLI train / validation: the standard sets, and any other set cfg.nli_sets trains on (which moves the split)."""
+    splits = nli_splits(load_nli(tuple(dict.fromkeys([*STANDARD_SETS, *cfg.nli_sets]))))
     return limit_documents(splits, 25 * cfg.max_docs) if cfg.max_docs else splits  # quick runs: a few hundred
 
 
-def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
+def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_base") -> Path:
     """Train the packaged MiniLM on the NLI stage and save it (safetensors, history, model card) in
-    <models_dir>/nli_base; per-set validation accuracy goes to <results_dir>/nli/validation.csv."""
+    <models_dir>/<name>; per-set validation accuracy goes to <results_dir>/nli/validation.csv (nli_full/ for the
+    full stage)."""
     start = time.time()
     tokenizer, model = load_model(PACKAGED_MINILM)
     splits = _nli_data(cfg)
     stage = nli_stage(tokenizer, splits, fib, cfg)
-    checkpoints = Path(cfg.models_dir) / "checkpoints" / "nli_base"
+    checkpoints = Path(cfg.models_dir) / "checkpoints" / name
     result = run_stage(model, tokenizer, stage, checkpoints)
     timing = dict(pairs=len(stage.pairs), updates=int(result.history["update"].iloc[-1]),
                   seconds=round(time.time() - start, 1), kept_update=result.best_update, device=device_description(),
                   profile=cfg.profile)
-    return _save_nli_base(model, tokenizer, cfg, splits, stage, result.history, timing)
+    return _save_nli_base(model, tokenizer, cfg, splits, stage, result.history, timing, name)
 
 
 def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
@@ -188,11 +190,12 @@ def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
 
 
 def _save_nli_base(model, tokenizer, cfg: Config, splits: dict[str, pd.DataFrame], stage: Stage,
-                   history: pd.DataFrame, timing: dict) -> Path:
-    """Save the NLI base with its model card; its per-set validation, history and timing go to <results_dir>/nli/."""
-    folder = save_model(model, tokenizer, nli_base_folder(cfg), dataclasses.replace(stage.cfg, model_name=PACKAGED_MINILM),
-                        history)
-    results = Path(cfg.results_dir) / "nli"
+                   history: pd.DataFrame, timing: dict, name: str = "nli_base") -> Path:
+    """Save the NLI base with its model card; its per-set validation, history and timing go to <results_dir>/nli/
+    (nli_full/ for another name)."""
+    folder = save_model(model, tokenizer, nli_base_folder(cfg, name),
+                        dataclasses.replace(stage.cfg, model_name=PACKAGED_MINILM), history)
+    results = Path(cfg.results_dir) / ("nli" if name == "nli_base" else name)
     results.mkdir(parents=True, exist_ok=True)
     validation = splits["validation"]
     prepared = prepare_pairs(tokenizer, validation, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
