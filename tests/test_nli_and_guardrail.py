@@ -245,3 +245,23 @@ def test_a_new_source_is_one_part_and_weights_repeat_or_thin_its_pairs():
         utils.build_mix(parts + parts[:1], src, cfg)
     with pytest.raises(utils.ConfigError, match="weight must be >= 0"):
         utils.weighted(synthetic_pairs(2, 0), -1)
+
+
+def test_claim_parts_train_on_their_train_split_and_a_family_is_held_out_whole(real_data):
+    fib = utils.fib_splits()
+    cfg = utils.get_config("cpu", detector_nli_pairs=4)
+    src = small_sources(fib, cfg)
+    mix = utils.build_mix(utils.CLAIM_PARTS, src, cfg)
+    counts = mix["source"].value_counts()
+    assert counts.max() <= 2000 and set(counts.index) == {"factcheck_gpt", "lfqa", "begin", "faithdial_audit"}
+    for name in counts.index:  # training documents (groups) only
+        splits = src.claims(name)
+        assert set(mix.loc[mix["source"] == name, "doc_id"]) <= set(splits["train"]["doc_id"])
+    trained, selected = utils.leave_family_out(utils.DETECTOR_MIX + utils.CLAIM_PARTS, "dialogue")
+    assert [p.name for p in selected] == ["begin", "faithdial_audit"]
+    assert not {p.family for p in trained} & {"dialogue"} and len(trained) + 2 == len(utils.DETECTOR_MIX) + 4
+    frames = utils.mix_validation(fib, cfg, selected)
+    assert list(frames) == ["begin_validation", "faithdial_audit_validation"]
+    assert all(len(f) <= 600 for f in frames.values())
+    with pytest.raises(utils.ConfigError, match="no part of family 'climate'"):
+        utils.leave_family_out(utils.DETECTOR_MIX, "climate")

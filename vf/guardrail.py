@@ -31,9 +31,10 @@ def _mix_stage(name: str, tokenizer, pairs: pd.DataFrame, frames: dict[str, pd.D
     stage_cfg = dataclasses.replace(stage_cfg, eval_every=max(1, updates // 4), checkpoint_every=max(1, updates // 4))
     return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg))
 
-def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, cfg: Config) -> Stage:
-    """Train on the mix for cfg.detector_epochs; select on the mean ROC AUC over its parts' validation sets."""
-    return _mix_stage("detector", tokenizer, mix, mix_validation(fib, cfg), cfg)
+def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, cfg: Config, selection=DETECTOR_MIX) -> Stage:
+    """Train on the mix for cfg.detector_epochs; select on the mean ROC AUC over the validation sets of the
+    `selection` parts (the mix's own, or a family it never trained on: recipe.leave_family_out)."""
+    return _mix_stage("detector", tokenizer, mix, mix_validation(fib, cfg, selection), cfg)
 
 SUMMEDITS_DOMAINS = ("ectsum", "podcast", "qmsumm", "sales_call", "sales_email", "samsum", "scitldr")
 
@@ -65,15 +66,17 @@ def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.Da
     return _mix_stage("summedits", tokenizer, pairs.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True),
                       frames, cfg)
 
-def build_detector(cfg: Config, fib: dict, folder: Path) -> Path:
-    """Train the detector from the NLI base on every source, choose its thresholds on mixed validation, and save
-    it with its Reading (sentence-level claims, max over sentences) and thresholds."""
+def build_detector(cfg: Config, fib: dict, folder: Path, parts=DETECTOR_MIX, selection=None) -> Path:
+    """Train the detector from cfg.model_name on the recipe's `parts` (every source of DETECTOR_MIX by default),
+    selected on the validation sets of `selection` (default: the parts'), choose its thresholds on mixed validation,
+    and save it with its Reading (sentence-level claims, max over sentences) and thresholds."""
     start = time.time()
     tokenizer, model = load_model(cfg.model_name)
     src = MixSources(fib, cfg)
-    mix = build_mix(DETECTOR_MIX, src, cfg)
+    mix = build_mix(parts, src, cfg)
     checkpoints = Path(cfg.models_dir) / "checkpoints"
-    result = run_stage(model, tokenizer, detector_stage(tokenizer, mix, fib, cfg), checkpoints / "detector")
+    stage = detector_stage(tokenizer, mix, fib, cfg, selection or parts)
+    result = run_stage(model, tokenizer, stage, checkpoints / folder.name)
     mix_history, later_history = result.history, None
     counts, replayed = mix["source"].value_counts().to_dict(), 0
     if cfg.detector_summedits:  # then on SummEdits, every domain (its validation documents select)
@@ -91,6 +94,7 @@ def build_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     p = HallucinationDetector(model, tokenizer, reading).score(validation["premise"], validation["hypothesis"])
     thresholds = choose_thresholds(validation["label"] == INCONSISTENT, p)
     info = dict(thresholds=thresholds, chosen_on="FIB-XSum validation (all negatives) + USB validation",
+                selected_on=sorted(stage.evaluator.sets),
                 training_pairs=counts, replayed_pairs=replayed, kept_update=result.best_update,
                 never_trained_on=never_trained_on(cfg),
                 minutes=round((time.time() - start) / 60, 1), device=device_description(), profile=cfg.profile,

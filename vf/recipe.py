@@ -13,6 +13,7 @@ from .splits import limit_documents, subsample
 from .edits import synthetic_negatives
 from .sources import load_model_generated_consistent, new_fib_other, usb_splits
 from .nli import load_nli, nli_splits
+from .claim_sets import claim_splits
 
 MIX_COLUMNS = ["premise", "hypothesis", "label", "doc_id"]
 WATCHED_PAIRS = 600  # pairs of a large validation set scored at each in-training evaluation
@@ -37,6 +38,10 @@ class MixSources:
     def fib_train_docs(self):
         return self.fib["train"]["doc_id"].unique()
 
+    @functools.cache
+    def claims(self, name: str) -> dict[str, pd.DataFrame]:
+        return limit_documents(claim_splits(name), self.cfg.max_docs)
+
 
 @dataclasses.dataclass(frozen=True)
 class Part:
@@ -48,6 +53,7 @@ class Part:
     pairs: int | str | None = None
     weight: float = 1.0
     validation: Callable[[MixSources], pd.DataFrame] | None = None
+    family: str = ""  # parts of one family are held out together (leave_family_out)
 
     def cap(self, cfg: Config) -> int | None:
         return getattr(cfg, self.pairs) if isinstance(self.pairs, str) else self.pairs
@@ -57,7 +63,7 @@ def _synthetic(src: MixSources, cfg: Config, built: dict) -> pd.DataFrame:
     """Rule-based edits (vf/edits.py) of the consistent FIB and USB summaries built so far; none repeats a mix pair."""
     if not cfg.detector_synthetic_pairs:
         return pd.DataFrame(columns=MIX_COLUMNS)
-    summaries = pd.concat([built[name][MIX_COLUMNS] for name in ("fib", "fib_model_consistent", "usb")])
+    summaries = pd.concat([built[name][MIX_COLUMNS] for name in ("fib", "fib_model_consistent", "usb") if name in built])
     return synthetic_negatives(summaries[summaries["label"] == CONSISTENT].reset_index(drop=True),
                                cfg.detector_synthetic_pairs, SPLIT_SEED, existing=pd.concat(built.values()))
 
@@ -66,20 +72,42 @@ def _synthetic(src: MixSources, cfg: Config, built: dict) -> pd.DataFrame:
 DETECTOR_MIX = (
     # FIB-XSum train, 1:1
     Part("fib", lambda src, cfg, built: src.fib["train"],
-         validation=lambda src: src.fib["validation_all"]),
+         validation=lambda src: src.fib["validation_all"], family="news"),
     # FIB's other distractor sets over the same training documents: rewrites of references, capped so that a
     # reference-like summary does not lean inconsistent
     Part("fib_other", lambda src, cfg, built: new_fib_other(src.fib, src.fib_train_docs),
-         pairs="detector_fib_other_pairs"),
+         pairs="detector_fib_other_pairs", family="news"),
     # consistent model-written summaries of those documents: who wrote a summary says nothing about its label
-    Part("fib_model_consistent", lambda src, cfg, built: load_model_generated_consistent(src.fib_train_docs)),
+    Part("fib_model_consistent", lambda src, cfg, built: load_model_generated_consistent(src.fib_train_docs),
+         family="news"),
     Part("usb", lambda src, cfg, built: src.usb["train"],
-         validation=lambda src: subsample(src.usb["validation"], WATCHED_PAIRS, SPLIT_SEED)),
+         validation=lambda src: subsample(src.usb["validation"], WATCHED_PAIRS, SPLIT_SEED), family="wikipedia"),
     # NLI replayed, so that entailment is not forgotten
     Part("nli", lambda src, cfg, built: src.nli["train"], pairs="detector_nli_pairs",
-         validation=lambda src: subsample(src.nli["validation"], WATCHED_PAIRS, SPLIT_SEED)),
-    Part("synthetic", _synthetic),
+         validation=lambda src: subsample(src.nli["validation"], WATCHED_PAIRS, SPLIT_SEED), family="nli"),
+    Part("synthetic", _synthetic, family="news"),
 )
+
+
+def claim_part(name: str, family: str, pairs: int | None = None, weight: float = 1.0) -> Part:
+    """A claim set's training split as a part (vf/claim_sets.py), selected on its validation split."""
+    return Part(name, lambda src, cfg, built: src.claims(name)["train"], pairs=pairs, weight=weight,
+                validation=lambda src: subsample(src.claims(name)["validation"], WATCHED_PAIRS, SPLIT_SEED),
+                family=family)
+
+
+# candidate parts, measured before any joins DETECTOR_MIX (experiments/detector_levers.py): LLM claims against web
+# evidence, long-form answers against their documents, dialogue responses against their knowledge
+CLAIM_PARTS = (claim_part("factcheck_gpt", "web", pairs=2000), claim_part("lfqa", "lfqa", pairs=2000),
+               claim_part("begin", "dialogue", pairs=2000), claim_part("faithdial_audit", "dialogue", pairs=1500))
+
+
+def leave_family_out(parts, family: str) -> tuple[tuple, tuple]:
+    """(the parts trained on, the parts selected on): everything but `family`, and `family` alone, so that the
+    weights are chosen on a source the detector never trained on."""
+    if family not in {p.family for p in parts}:
+        raise ConfigError(f"no part of family {family!r}; the families are {sorted({p.family for p in parts})}")
+    return tuple(p for p in parts if p.family != family), tuple(p for p in parts if p.family == family)
 
 
 def weighted(part: pd.DataFrame, weight: float, seed: int = SPLIT_SEED) -> pd.DataFrame:
