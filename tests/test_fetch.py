@@ -119,7 +119,7 @@ def test_without_network_or_local_data_the_error_names_the_files_and_both_ways(o
 
 def test_a_set_without_a_known_origin_says_how_to_get_it(origin):
     with pytest.raises(utils.DataError, match="knows no public origin .* Set VF_DATA_DIR"):
-        fetch.fetched("nli/mnli")
+        fetch.fetched("claims/lfqa")
 
 
 def test_every_registered_file_is_the_projects_copy_at_a_pinned_commit(real_data):
@@ -132,3 +132,64 @@ def test_every_registered_file_is_the_projects_copy_at_a_pinned_commit(real_data
     registered = {p for o in fetch.ORIGINS for p in o.files()}
     fib_files = {str(p.relative_to(real_data)) for p in (real_data / "fib").rglob("*.jsonl")}
     assert fib_files <= registered  # every FIB file the loaders read has its origin
+
+
+def origin_texts(rows: list[dict], kind: str) -> list[str]:
+    """The origin's file written back from the project's converted rows, in the format fetch.py reads."""
+    if kind == "docnli":
+        return ["".join(f"{r['label_orig']}\t{r['premise']}\t{r['hypothesis']}\n" for r in rows)]
+    if kind == "rte":
+        return ["index\tsentence1\tsentence2\tlabel\n"
+                + "".join(f"{i}\t{r['premise']}\t{r['hypothesis']}\t{r['label_orig']}\n" for i, r in enumerate(rows))]
+    short = {"entailment": "e", "neutral": "n", "contradiction": "c"}
+    key = "context" if kind == "anli" else "premise"
+    return ["".join(json.dumps({"uid": r["id"].removeprefix(f"control-{r['split']}-"), key: r["premise"],
+                                "hypothesis": r["hypothesis"], "label": short[r["label_orig"]]}) + "\n" for r in rows)]
+
+
+@pytest.mark.parametrize("target, kind", [
+    ("nli/mnli/dev.jsonl", "docnli"), ("nli/mctest_nli/mc160.dev.jsonl", "docnli"), ("nli/rte/dev.jsonl", "rte"),
+    ("nli/anli/R1_dev.jsonl", "anli"), ("nli/control/dev.jsonl", "control")])
+def test_each_converter_reads_its_origins_format_into_the_projects_rows(real_data, target, kind):
+    rows = [json.loads(line) for line in (real_data / target).read_text().splitlines()]
+    converted = fetch.converted_of(target).convert(origin_texts(rows, kind), target)
+    assert fetch.content_digest(converted) == fetch.CONTENT[target]
+    assert [r["id"] for r in converted] == [r["id"] for r in rows]
+
+
+def test_every_converted_file_has_its_content_digest(real_data):
+    for converted in fetch.CONVERTED:
+        for target in converted.files:
+            rows = [json.loads(line) for line in (real_data / target).read_text().splitlines()]
+            assert fetch.content_digest(rows) == fetch.CONTENT[target], target
+    assert set(fetch.CONTENT) == {p for c in fetch.CONVERTED for p in c.files}
+
+
+@pytest.mark.parametrize("tokenised, text", [
+    ("The sisters are hugging goodbye after lunch . ", "The sisters are hugging goodbye after lunch."),
+    ("In the middle east , a man sells corn-on-the-cob from his brother 's cart . ",
+     "In the middle east, a man sells corn-on-the-cob from his brother's cart."),
+    ("The man is reading a spoon with the words `` HELP ME '' on it . ",
+     "The man is reading a spoon with the words `` HELP ME '' on it."),
+    ("He does n't know , but it 's fine ! ", "He doesn't know, but it's fine!"),
+    ("boys play football ", "boys play football")])
+def test_snli_is_detokenised_as_the_projects_copy(tokenised, text):
+    assert fetch.detokenize(tokenised) == text
+
+
+def test_a_converted_set_is_fetched_checked_and_refused_when_it_differs(origin, monkeypatch):
+    served, raw = origin
+    rows = [fetch.nli_row("A cat sat.", "An animal sat.", "entailment", "dev", "s", "x-dev.txt-0")]
+    folder = served / "owner" / "docnli" / ("b" * 40) / "Data"
+    folder.mkdir(parents=True)
+    (folder / "dev.txt").write_text("entailment\tA cat sat.\tAn animal sat.\n")
+    converted = fetch.Converted("Tiny NLI", "owner/docnli", "b" * 40, {"nli/tiny/dev.jsonl": ("Data/dev.txt",)},
+                                lambda t, target: fetch.from_docnli(t, target, "x", "s/dev.txt"), "CC BY 4.0")
+    monkeypatch.setattr(fetch, "CONVERTED", (converted,))
+    monkeypatch.setattr(fetch, "CONTENT", {"nli/tiny/dev.jsonl": fetch.content_digest(rows)})
+    assert json.loads(fetch.fetched("nli/tiny").joinpath("dev.jsonl").read_text())["hypothesis"] == "An animal sat."
+    (raw / "nli/tiny/dev.jsonl").unlink()
+    (raw / ".origin/owner/docnli" / ("b" * 40) / "Data/dev.txt").write_text("neutral\tA cat sat.\tAn animal sat.\n")
+    with pytest.raises(utils.DataError, match="its 1 rows differ from the project's copy .* Nothing was kept"):
+        fetch.fetched("nli/tiny")
+    assert not (raw / "nli/tiny/dev.jsonl").exists()

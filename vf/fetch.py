@@ -1,15 +1,20 @@
 """Raw data from its public origin, for a machine without a local data folder: each set's repository at a pinned
 commit, the files the loaders read with their sha256 (data_checksums.json), and its licence, said at download.
-A file is downloaded beside its place as <name>.part, checked, and only then renamed into data/raw/.
+A file is downloaded beside its place as <name>.part, checked, and only then renamed into data/raw/. The NLI sets
+are converted from their origins' formats (CONVERTED): each converted file's content (premise, hypothesis, label and
+original label of every row) must hash to the project's copy, else nothing is kept.
 
     python -m vf.fetch          # every set up front (make data)
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -20,7 +25,8 @@ from .config import DATA_DIR_ENV, GENERATED_DIR, DataError
 RAW_DIR = GENERATED_DIR / "raw"  # laid out like ../shared/data; git-ignored
 MIRROR_ENV = "VF_DATA_MIRROR"  # a base URL standing in for https://raw.githubusercontent.com (a mirror, or tests)
 GITHUB_RAW = "https://raw.githubusercontent.com"
-CHECKSUMS = json.loads((Path(__file__).with_name("data_checksums.json")).read_text())
+_SUMS = json.loads((Path(__file__).with_name("data_checksums.json")).read_text())
+CHECKSUMS, CONTENT = _SUMS["files"], _SUMS["content"]  # sha256 of a file; of a converted file's rows (content_digest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,9 +68,9 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def download(url: str, dest: Path, sha256: str, timeout: float = 60) -> Path:
-    """Download url to dest through dest.part: renamed into place only when its sha256 is the expected one, so that
-    an interrupted or altered download is never read."""
+def download(url: str, dest: Path, sha256: str | None, timeout: float = 60) -> Path:
+    """Download url to dest through dest.part: renamed into place only when its sha256 is the expected one (None: an
+    origin file whose conversion is checked instead), so that an interrupted or altered download is never read."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.sha256()
@@ -76,7 +82,7 @@ def download(url: str, dest: Path, sha256: str, timeout: float = 60) -> Path:
     except (urllib.error.URLError, OSError) as e:
         part.unlink(missing_ok=True)
         raise DataError(f"could not download {url} ({e}).") from None
-    if digest.hexdigest() != sha256:
+    if sha256 is not None and digest.hexdigest() != sha256:
         part.unlink()
         raise DataError(f"{url}: sha256 {digest.hexdigest()[:12]}..., expected {sha256[:12]}... (data_checksums.json): "
                         "the file at the origin is not the one this project was built on. Nothing was kept.")
@@ -88,24 +94,165 @@ def origin_of(path: str) -> Origin | None:
     return next((o for o in ORIGINS if path in o.files()), None)
 
 
+# ----------------------------------------------------------------------------- converted sets (the NLI sets)
+
+def nli_row(premise: str, hypothesis: str, label_orig: str, split: str, source: str, id_: str) -> dict:
+    """One row of nli/: label 1 = not entailed, 0 = entailed, the set's own label kept."""
+    return dict(premise=premise, hypothesis=hypothesis, label=int(label_orig != "entailment"), label_orig=label_orig,
+                split=split, source=source, id=id_)
+
+
+def from_docnli(texts: list[str], target: str, prefix: str, source: str) -> list[dict]:
+    """DocNLI's tab-separated `label<TAB>premise<TAB>hypothesis` lines."""
+    name = Path(source).name
+    rows = [line.split("\t") for line in texts[0].splitlines() if line.strip()]
+    return [nli_row(p, h, label, Path(target).stem, source, f"{prefix}-{name}-{i}")
+            for i, (label, p, h) in enumerate(rows)]
+
+
+E_N_C = {"e": "entailment", "n": "neutral", "c": "contradiction"}
+
+
+def from_anli(texts: list[str], target: str) -> list[dict]:
+    """ANLI's jsonl: uid, context (the premise), hypothesis, label e / n / c."""
+    records = [json.loads(line) for line in texts[0].splitlines() if line.strip()]
+    return [nli_row(r["context"], r["hypothesis"], E_N_C[r["label"]], Path(target).stem, "anli_v1.0", r["uid"])
+            for r in records]
+
+
+def from_control(texts: list[str], target: str) -> list[dict]:
+    """ConTRoL's jsonl: uid, premise, hypothesis, label e / n / c."""
+    split = Path(target).stem
+    records = [json.loads(line) for line in texts[0].splitlines() if line.strip()]
+    return [nli_row(r["premise"], r["hypothesis"], E_N_C[r["label"]], split, "ConTRoL",
+                    f"control-{split}-{r['uid']}") for r in records]
+
+
+def from_glue_rte(texts: list[str], target: str) -> list[dict]:
+    """GLUE's RTE tsv: index, sentence1, sentence2, label, under a header line; no quoting."""
+    split = Path(target).stem
+    reader = csv.DictReader(io.StringIO(texts[0]), delimiter="\t", quoting=csv.QUOTE_NONE)
+    return [nli_row(r["sentence1"], r["sentence2"], r["label"], split, "GLUE RTE", f"rte-{split}-{i}")
+            for i, r in enumerate(reader)]
+
+
+def detokenize(text: str) -> str:
+    """SNLI's PTB-tokenised sentences with the spaces before punctuation and clitics removed."""
+    text = re.sub(r" ([.,!?;:%)])", r"\1", text.strip())
+    return re.sub(r" (n't|'(?:s|re|ve|m|ll|d)\b)", r"\1", text)
+
+
+def from_esnli(texts: list[str], target: str) -> list[dict]:
+    """e-SNLI's aligned premise, hypothesis and label files (one line each per pair)."""
+    split = Path(target).stem
+    premises, hypotheses, labels = (t.splitlines() for t in texts)
+    return [nli_row(detokenize(p), detokenize(h), label.strip(), split, f"e-SNLI (SNLI 1.0 {split})",
+                    f"snli-{split}-{i}") for i, (p, h, label) in enumerate(zip(premises, hypotheses, labels))]
+
+
+@dataclasses.dataclass(frozen=True)
+class Converted:
+    """A set converted from its origin's files: each target file from one or more origin files (paths in the
+    repository) by `convert` (origin texts, target path) -> rows."""
+    name: str
+    repo: str
+    commit: str
+    files: dict
+    convert: object
+    licence: str
+    restricted: bool = False
+
+    def url(self, path: str) -> str:
+        return f"{os.environ.get(MIRROR_ENV, GITHUB_RAW).rstrip('/')}/{self.repo}/{self.commit}/{path}"
+
+
+DOCNLI = ("salesforce/DocNLI", "492992a4d3fbf4bb96a7a48c4c6c95ee11c3234a")
+CONVERTED = (
+    Converted("MNLI (binary, DocNLI)", *DOCNLI, {f"nli/mnli/{s}.jsonl": (f"Data/binary-MNLI/{s}.txt",)
+                                                   for s in ("dev", "test")},
+              lambda t, target: from_docnli(t, target, "binary_mnli",
+                                            f"DocNLI/Data/binary-MNLI/{Path(target).stem}.txt"),
+              "DocNLI BSD-3; MultiNLI text OANC (some genres CC BY-SA 3.0)"),
+    Converted("FEVER-NLI (DocNLI)", *DOCNLI, {f"nli/fever_nli/{s}.jsonl": (f"Data/binary-FEVER-NLI/{s}.txt",)
+                                                for s in ("dev", "test")},
+              lambda t, target: from_docnli(t, target, "binary_fever_nli",
+                                            f"DocNLI/Data/binary-FEVER-NLI/{Path(target).stem}.txt"),
+              "DocNLI BSD-3; FEVER CC BY-SA 3.0"),
+    Converted("MCTest-NLI (DocNLI)", *DOCNLI,
+              {f"nli/mctest_nli/{s}.jsonl": (f"Data/MCTest-NLI/{s}_in_entail.txt",)
+               for s in ("mc160.train", "mc160.dev", "mc160.test", "mc500.dev", "mc500.test")},
+              lambda t, target: from_docnli(t, target, "mctest_nli",
+                                            f"DocNLI/Data/MCTest-NLI/{Path(target).stem}_in_entail.txt"),
+              "DocNLI BSD-3; MCTest research licence: research use only", restricted=True),
+    Converted("ANLI", "eric11eca/curriculum-ling", "1c79904f9be35204e1bd8c760fea5c8180d10b39",
+              {f"nli/anli/R{r}_{s}.jsonl": (f"data/anli_v1.0/R{r}/{s}.jsonl",)
+               for r in (1, 2, 3) for s in ("dev", "test")},
+              from_anli, "CC BY-NC 4.0: non-commercial use only", restricted=True),
+    Converted("ConTRoL", "csitfun/ConTRoL-dataset", "d7acc335bef6c716f2830e1413d0d90c133ad6e9",
+              {f"nli/control/{s}.jsonl": (f"data/{s}.jsonl",) for s in ("dev", "test")}, from_control,
+              "CC BY-NC-SA 4.0: non-commercial use only", restricted=True),
+    Converted("RTE (GLUE)", "marcwww/nlu_eval", "ccd55c37de74ebd86c70ae58f67dceb0aa444f43",
+              {f"nli/rte/{s}.jsonl": (f"data/RTE/{s}.tsv",) for s in ("train", "dev")}, from_glue_rte,
+              "PASCAL RTE via GLUE: research use only", restricted=True),
+    Converted("SNLI (e-SNLI)", "OanaMariaCamburu/e-SNLI", "7b585a3f077fdea899780eb0473940522ae44a2e",
+              {f"nli/snli/{s}.jsonl": tuple(f"dataset/eSNLI/{f}.{s}" for f in ("s1", "s2", "labels"))
+               for s in ("dev", "test")}, from_esnli, "CC BY-SA 4.0"),
+)
+
+
+def content_digest(rows: list[dict]) -> str:
+    """sha256 of the fields the loaders read, row by row: premise, hypothesis, label, original label."""
+    text = "\n".join(json.dumps([r["premise"], r["hypothesis"], r["label"], r["label_orig"]], ensure_ascii=False)
+                     for r in rows)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def converted_of(path: str) -> Converted | None:
+    return next((c for c in CONVERTED if path in c.files), None)
+
+
+def convert_into(converted: Converted, target: str, timeout: float = 60) -> Path:
+    """Download the origin files of one target file, convert them, check the rows' content digest, write it."""
+    texts = []
+    for source in converted.files[target]:
+        cached = RAW_DIR / ".origin" / converted.repo / converted.commit / source
+        if not cached.exists():
+            download(converted.url(source), cached, None, timeout)
+        texts.append(cached.read_text(encoding="utf-8"))
+    rows = converted.convert(texts, target)
+    if content_digest(rows) != CONTENT[target]:
+        raise DataError(f"{target}: converted from {converted.repo}@{converted.commit[:7]}, its {len(rows)} rows "
+                        "differ from the project's copy (content digest in data_checksums.json). Nothing was kept.")
+    dest = RAW_DIR / target
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    part.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    os.replace(part, dest)
+    return dest
+
+
 def fetched(relative: str) -> Path:
     """RAW_DIR/relative, with every file of a known origin under it downloaded first (a file or a folder); a clear
     error, naming the missing files and both ways to get them, where that cannot be done."""
-    wanted = [p for p in CHECKSUMS if (p == relative or p.startswith(relative.rstrip("/") + "/")) and origin_of(p)]
+    under = lambda p: p == relative or p.startswith(relative.rstrip("/") + "/")  # noqa: E731
+    wanted = [p for p in CHECKSUMS if under(p) and origin_of(p)] + [p for c in CONVERTED for p in c.files if under(p)]
     missing = [p for p in wanted if not (RAW_DIR / p).exists()]
     if not wanted:
         raise DataError(f"{relative}: this repository knows no public origin it can download it from. Set "
                         f"{DATA_DIR_ENV} to a folder laid out like ../shared/data that holds it (data/README.md).")
     told = set()
     for path in missing:
-        origin = origin_of(path)
+        origin = origin_of(path) or converted_of(path)
         if origin.name not in told:
             told.add(origin.name)
             note = " [restricted]" if origin.restricted else ""
             print(f"fetching {origin.name} ({origin.licence}){note} from {origin.repo}@{origin.commit[:7]}",
                   file=sys.stderr)
         try:
-            download(origin.url(path), RAW_DIR / path, CHECKSUMS[path])
+            if isinstance(origin, Converted):
+                convert_into(origin, path)
+            else:
+                download(origin.url(path), RAW_DIR / path, CHECKSUMS[path])
         except DataError as e:
             still = [p for p in missing if not (RAW_DIR / p).exists()]
             raise DataError(f"{e}\n{len(still)} file(s) under {relative} are missing from {RAW_DIR}, e.g. {still[0]}. "
@@ -116,7 +263,7 @@ def fetched(relative: str) -> Path:
 
 def fetch_all() -> list[Path]:
     """Every set with a known origin, into RAW_DIR (make data)."""
-    return [fetched(origin.target) for origin in ORIGINS]
+    return [fetched(origin.target) for origin in ORIGINS] + [fetched(p) for c in CONVERTED for p in c.files]
 
 
 if __name__ == "__main__":
