@@ -30,7 +30,7 @@ BASE_FILE = utils.KEPT_WEIGHTS
 def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     """(folder, record) of the NLI base every cell starts from: restored from the grid's fp16 copy, which the first
     run takes from `make nli-base`'s model. A restored copy whose digest differs from the record is refused."""
-    kept = curve.curve_folder(cfg) / "base"
+    kept = utils.kept_nli_base(cfg)
     record_path, folder = kept / "base.json", Path(cfg.models_dir) / "curve" / "nli_base"
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
@@ -173,7 +173,7 @@ def main():
             test_auc = rows.set_index(["split", "metric"]).loc[curve.CURVE_METRIC, "value"]
             print(f"   {key}: FIB test ROC AUC {test_auc:.3f}, {timing['seconds'] / 60:.1f} min", flush=True)
             if args.commit:
-                commit(list(files.values()) + [folder / "base"], f"Learning curve: {key} (FIB test ROC AUC "
+                commit(list(files.values()) + [utils.kept_nli_base(cfg)], f"Learning curve: {key} (FIB test ROC AUC "
                        f"{test_auc:.3f}, {timing['seconds'] / 60:.1f} min, {provenance['precision']})")
     write_summary(files["scores"], folder, record["digest"])
 

@@ -20,6 +20,7 @@ from .model import PACKAGED_MINILM, found_or_built, load_half_weights, load_mode
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
 from .train import TrainResult, train
+from .curve import curve_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,13 +134,13 @@ def nli_base_folder(cfg: Config, name: str = "nli_base") -> Path:
     return Path(cfg.models_dir) / name
 
 
-KEPT_NLI_BASE = Path("study") / "curve" / "base"  # under results_dir: the NLI base the learning curve started from
 KEPT_WEIGHTS = "nli_base_fp16.safetensors"
 
 
 def kept_nli_base(cfg: Config) -> Path:
-    """The folder of the kept NLI base: its fp16 weights and, in nli_build/, the record of the run that trained it."""
-    return Path(cfg.results_dir) / KEPT_NLI_BASE
+    """The folder of the kept NLI base, the one the learning curve started from: its fp16 weights and, in
+    nli_build/, the record of the run that trained it."""
+    return curve_folder(cfg) / "base"
 
 
 def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
