@@ -119,3 +119,10 @@ def pairs_needed(is_inconsistent, p, sizes=(25, 50, 100, 200), target_precision:
                          median_precision=float(np.nanmedian(precisions)) if reached else np.nan,
                          median_recall=float(np.nanmedian(recalls)) if reached else np.nan, source_pairs=len(p)))
     return pd.DataFrame(rows)
+
+
+def pairs_enough(table: pd.DataFrame, share: float = 0.8) -> float:
+    """From pairs_needed's rows: the fewest labelled pairs at which at least `share` of the draws land within the
+    tolerance; inf where no size tried does."""
+    enough = table[table["within_tolerance"] >= share]
+    return float(enough["pairs"].min()) if len(enough) else float("inf")

@@ -63,7 +63,8 @@ def _synthetic(src: MixSources, cfg: Config, built: dict) -> pd.DataFrame:
     """Rule-based edits (vf/edits.py) of the consistent FIB and USB summaries built so far; none repeats a mix pair."""
     if not cfg.detector_synthetic_pairs:
         return pd.DataFrame(columns=MIX_COLUMNS)
-    summaries = pd.concat([built[name][MIX_COLUMNS] for name in ("fib", "fib_model_consistent", "usb") if name in built])
+    summaries = pd.concat([built[name][MIX_COLUMNS] for name in ("fib", "fib_model_consistent", "usb")
+                           if name in built])
     return synthetic_negatives(summaries[summaries["label"] == CONSISTENT].reset_index(drop=True),
                                cfg.detector_synthetic_pairs, SPLIT_SEED, existing=pd.concat(built.values()))
 
