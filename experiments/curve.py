@@ -3,7 +3,8 @@ CURVE_SIZES, over seeds, all from one NLI base. Resumable: run it again and it c
 
     python -m experiments.curve [--seeds 0 1 2 3 4] [--sizes 35 105 350] [--commit] [--summary-only]
 
-The first run keeps the NLI base it starts from (`make nli-base`'s) as fp16 weights in results/study/curve/base/, so
+The first run keeps the NLI base it starts from (`make nli-base`'s) compactly in results/study/curve/base/ (word
+embeddings int8 per row, the rest fp16: 34 MB), so
 that a later run, on another machine, starts every cell from the same weights; each row records their digest. Per
 seed, the USB stage and its shuffled-label control are trained once (models/curve/seed<k>/) and reused at every size.
 Each finished cell replaces its own rows in scores.csv (one per split and metric), test_scores.csv (FIB test_all, one
@@ -22,19 +23,19 @@ import pandas as pd
 import utils
 from experiments import common
 from vf import curve
-from vf.model import restore_half_weights, save_half_weights
+from vf.model import restore_compact_weights, save_compact_weights
 
 BASE_FILE = utils.KEPT_WEIGHTS
 
 
 def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
-    """(folder, record) of the NLI base every cell starts from: restored from the grid's fp16 copy, which the first
+    """(folder, record) of the NLI base every cell starts from: restored from the grid's compact copy, which the first
     run takes from `make nli-base`'s model. A restored copy whose digest differs from the record is refused."""
     kept = utils.kept_nli_base(cfg)
     record_path, folder = kept / "base.json", Path(cfg.models_dir) / "curve" / "nli_base"
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
-        save_half_weights(source, kept / BASE_FILE)
+        save_compact_weights(source, kept / BASE_FILE)
         (kept / "nli_build").mkdir(exist_ok=True)  # the record of the run that trained it, kept beside it
         for name in ("validation.csv", "history.csv", "timing.json"):
             shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
@@ -43,7 +44,7 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     else:
         record = json.loads(record_path.read_text())
     if not (folder / "model.safetensors").exists():
-        restore_half_weights(kept / BASE_FILE, folder)
+        restore_compact_weights(kept / BASE_FILE, folder)
     digest = utils.weights_digest(folder)
     if record["digest"] is None:
         record["digest"] = digest

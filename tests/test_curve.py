@@ -139,19 +139,23 @@ def test_the_shuffled_usb_stage_keeps_its_last_update_and_the_real_one_selects()
     assert not control.pairs["label"].equals(real.pairs["label"])
 
 
-def test_a_kept_fp16_base_restores_to_the_same_weights_every_time(tmp_path):
-    from vf.model import restore_half_weights, save_half_weights
+def test_a_kept_compact_base_restores_to_the_same_weights_every_time(tmp_path):
+    from vf.model import restore_compact_weights, save_compact_weights
     tokenizer, model = utils.load_model(utils.PACKAGED_MINILM)
     utils.save_model(model, tokenizer, tmp_path / "built", utils.get_config("smoke"))
-    kept = save_half_weights(tmp_path / "built", tmp_path / "kept" / utils.KEPT_WEIGHTS)
-    assert kept.stat().st_size < 0.55 * (tmp_path / "built" / "model.safetensors").stat().st_size  # half the bytes
-    first, second = restore_half_weights(kept, tmp_path / "a"), restore_half_weights(kept, tmp_path / "b")
+    kept = save_compact_weights(tmp_path / "built", tmp_path / "kept" / utils.KEPT_WEIGHTS)
+    assert kept.stat().st_size < 0.4 * (tmp_path / "built" / "model.safetensors").stat().st_size  # 34 of 91 MB
+    first, second = restore_compact_weights(kept, tmp_path / "a"), restore_compact_weights(kept, tmp_path / "b")
     assert utils.weights_digest(first) == utils.weights_digest(second)  # every run starts from the same weights
     _, restored = utils.load_model(first)
     for (name, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
-        assert a.dtype == b.dtype and torch_allclose(a, b), name  # fp32 again, within fp16 rounding
+        assert a.dtype == b.dtype and torch_allclose(a, b, name), name  # fp32 again, within the rounding
 
 
-def torch_allclose(a, b) -> bool:
+def torch_allclose(a, b, name: str) -> bool:
+    """fp16 rounding, or int8 per row for the word embeddings (half a step of the row's largest / 127)."""
     import torch
-    return bool(torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4))
+    a, b = a.float(), b.float()
+    if name.endswith("word_embeddings.weight"):
+        return bool(((a - b).abs() <= a.abs().amax(dim=1, keepdim=True) / 254 + 1e-7).all())
+    return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-4))

@@ -157,28 +157,43 @@ def found_or_built(folder: Path, record: Path, describe, build) -> Path:
     return build()
 
 
-def save_half_weights(folder: str | os.PathLike, path: str | os.PathLike) -> Path:
-    """A saved model's weights as fp16 safetensors: half the size, small enough to keep a study's starting point."""
+def save_compact_weights(folder: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """A saved model's weights, compact enough to keep a study's starting point in git: the word embeddings as int8
+    with one fp32 scale per row (half the model, and rows differ in range), every other weight as fp16."""
+    import torch
     from safetensors.torch import load_file, save_file
-    tensors = load_file(Path(folder) / "model.safetensors")
+    packed = {}
+    for name, w in load_file(Path(folder) / "model.safetensors").items():
+        if name.endswith("word_embeddings.weight"):
+            scale = w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12) / 127.0
+            packed[name + ".int8"] = torch.round(w / scale).clamp(-127, 127).to(torch.int8).contiguous()
+            packed[name + ".scale"] = scale.float().contiguous()
+        else:
+            packed[name] = w.half().contiguous() if w.is_floating_point() else w
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}, path)
+    save_file(packed, path)
     return path
 
 
-def load_half_weights(path: str | os.PathLike, like: str = PACKAGED_MINILM):
-    """(tokenizer, model) in fp32 from save_half_weights' file, with the architecture and tokenizer of `like`; every
+def load_compact_weights(path: str | os.PathLike, like: str = PACKAGED_MINILM):
+    """(tokenizer, model) in fp32 from save_compact_weights' file, with the architecture and tokenizer of `like`; every
     weight must be there (strict)."""
     from safetensors.torch import load_file
     tokenizer, model = load_model(like)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(path).items()})
+    packed, state = load_file(path), {}
+    for name, w in packed.items():
+        if name.endswith(".int8"):
+            state[name.removesuffix(".int8")] = w.float() * packed[name.removesuffix(".int8") + ".scale"]
+        elif not name.endswith(".scale"):
+            state[name] = w.float() if w.is_floating_point() else w
+    model.load_state_dict(state)
     return tokenizer, model
 
 
-def restore_half_weights(path: str | os.PathLike, folder: str | os.PathLike, like: str = PACKAGED_MINILM) -> Path:
-    """A model folder (fp32 weights and tokenizer) from save_half_weights' file."""
-    tokenizer, model = load_half_weights(path, like)
+def restore_compact_weights(path: str | os.PathLike, folder: str | os.PathLike, like: str = PACKAGED_MINILM) -> Path:
+    """A model folder (fp32 weights and tokenizer) from save_compact_weights' file."""
+    tokenizer, model = load_compact_weights(path, like)
     folder = Path(folder)
     with _quiet_transformers():
         model.save_pretrained(folder, safe_serialization=True)

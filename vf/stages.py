@@ -16,7 +16,7 @@ from .device import device_description, eval_bf16_enabled
 from .splits import limit_documents, shuffle_labels, subsample
 from .sources import new_fib_other
 from .nli import NLI_SETS, STANDARD_SETS, load_nli, nli_accuracy, nli_splits
-from .model import PACKAGED_MINILM, found_or_built, load_half_weights, load_model, save_model
+from .model import PACKAGED_MINILM, found_or_built, load_compact_weights, load_model, save_model
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
 from .train import TrainResult, train
@@ -134,11 +134,11 @@ def nli_base_folder(cfg: Config, name: str = "nli_base") -> Path:
     return Path(cfg.models_dir) / name
 
 
-KEPT_WEIGHTS = "nli_base_fp16.safetensors"
+KEPT_WEIGHTS = "nli_base_compact.safetensors"  # model.save_compact_weights: embeddings int8, the rest fp16
 
 
 def kept_nli_base(cfg: Config) -> Path:
-    """The folder of the kept NLI base, the one the learning curve started from: its fp16 weights and, in
+    """The folder of the kept NLI base, the one the learning curve started from: its compact weights and, in
     nli_build/, the record of the run that trained it."""
     return curve_folder(cfg) / "base"
 
@@ -178,12 +178,12 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_b
 
 
 def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
-    """The kept NLI base (fp16, the one the learning curve starts from) restored in <models_dir>/nli_base, so that
+    """The kept NLI base (compact, the one the learning curve starts from) restored in <models_dir>/nli_base, so that
     every notebook and the curve share it; per-set validation is scored again on the restored weights."""
     kept = kept_nli_base(cfg)
     print(f"NLI base restored from {kept / KEPT_WEIGHTS} (delete it, or run experiments/nli_base.py --rebuild, to "
           "train one here)")
-    tokenizer, model = load_half_weights(kept / KEPT_WEIGHTS)
+    tokenizer, model = load_compact_weights(kept / KEPT_WEIGHTS)
     splits = _nli_data(cfg)
     timing = {**json.loads((kept / "nli_build" / "timing.json").read_text()), "restored_from": str(kept / KEPT_WEIGHTS)}
     history = pd.read_csv(kept / "nli_build" / "history.csv")
@@ -220,7 +220,8 @@ def _nli_model_card(table: pd.DataFrame, counts: pd.Series, timing: dict) -> str
     lines += ["", "A model trained on a non-commercial set (ANLI: CC BY-NC 4.0) is for non-commercial use.", "",
               f"{timing['pairs']:,} pairs, {timing['updates']} updates, kept update {timing['kept_update']}, "
               f"{timing['seconds'] / 60:.1f} min on {timing['device']}"
-              + (f"; restored from its fp16 copy {timing['restored_from']}." if "restored_from" in timing else "."),
+              + (f"; restored from its compact copy {timing['restored_from']} (word embeddings int8, the rest fp16)."
+                 if "restored_from" in timing else "."),
               "",
               "## Held-out NLI validation (by premise)", "", "| " + " | ".join(table.columns) + " |",
               "|" + "---|" * len(table.columns)]
