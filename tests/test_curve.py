@@ -1,5 +1,6 @@
 """The learning curve: its table of cells, nested subsets without leakage, the FIB budget in updates, seed-level
-intervals and paired lifts on hand-made scores, the documents-worth reading, and a control that keeps its last update."""
+intervals and paired lifts on hand-made scores, the documents-worth reading, a control that keeps its last update,
+and the kept base restored to the same weights."""
 import math
 
 import numpy as np
