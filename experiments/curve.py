@@ -36,9 +36,10 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
         save_compact_weights(source, kept / BASE_FILE)
-        (kept / "nli_build").mkdir(exist_ok=True)  # the record of the run that trained it, kept beside it
-        for name in ("validation.csv", "history.csv", "timing.json"):
-            shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
+        if not (kept / "nli_build").exists():  # the record of the run that trained it, kept beside it
+            (kept / "nli_build").mkdir()
+            for name in ("validation.csv", "history.csv", "timing.json"):
+                shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
         record = dict(digest=None, built_from=str(source), built_from_digest=utils.weights_digest(source),
                       build=utils.read_json(Path(cfg.results_dir) / "nli" / "timing.json"))
     else:
