@@ -40,8 +40,7 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
             (kept / "nli_build").mkdir()
             for name in ("validation.csv", "history.csv", "timing.json"):
                 shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
-        record = dict(digest=None, built_from=str(source), built_from_digest=utils.weights_digest(source),
-                      build=utils.read_json(Path(cfg.results_dir) / "nli" / "timing.json"))
+        record = dict(digest=None, built_from=str(source), built_from_digest=utils.weights_digest(source))
     else:
         record = json.loads(record_path.read_text())
     if not (folder / "model.safetensors").exists():
