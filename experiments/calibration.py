@@ -6,7 +6,7 @@ rest of that set, and count the draws whose precision there lies within 0.8 ± 0
     python -m experiments.calibration [--profile cpu] [--model models/detector] [--repeats 200]
 
 The rule, fixed before any run: a source needs the fewest pairs at which at least 80% of the draws land within the
-tolerance ("more than 200" where no size does). Writes results/detector/calibration.csv (one row per set, domain
+tolerance ("more than 200" where no size does; undefined, left empty, where the set is too small to try them). Writes results/detector/calibration.csv (one row per set, domain
 and size) and calibration_summary.csv (pairs needed per set and domain).
 """
 from pathlib import Path

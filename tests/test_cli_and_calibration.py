@@ -129,3 +129,11 @@ def test_pairs_needed_grows_more_reliable_with_more_labelled_pairs():
     assert table.loc[400, "within_tolerance"] > table.loc[25, "within_tolerance"]
     assert table.loc[400, "median_precision"] == pytest.approx(0.8, abs=0.03)
     assert np.isnan(pairs_needed(y[:20], p[:20], sizes=(25,)).loc[0, "within_tolerance"])  # too few pairs: undefined
+
+
+def test_pairs_enough_reads_the_smallest_sufficient_size_and_says_when_it_cannot_tell():
+    from vf.calibration import pairs_enough
+    table = pd.DataFrame({"pairs": [25, 50, 100], "draws": [10, 10, 10], "within_tolerance": [0.5, 0.8, 0.9]})
+    assert pairs_enough(table) == 50
+    assert pairs_enough(table.assign(within_tolerance=[0.1, 0.2, 0.3])) == float("inf")  # more than the largest
+    assert np.isnan(pairs_enough(table.assign(draws=[10, 0, 0], within_tolerance=[0.1, np.nan, np.nan])))

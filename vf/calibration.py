@@ -123,6 +123,9 @@ def pairs_needed(is_inconsistent, p, sizes=(25, 50, 100, 200), target_precision:
 
 def pairs_enough(table: pd.DataFrame, share: float = 0.8) -> float:
     """From pairs_needed's rows: the fewest labelled pairs at which at least `share` of the draws land within the
-    tolerance; inf where no size tried does."""
+    tolerance; inf where every size was tried and none does; NaN (undefined) where the source was too small to try
+    the larger sizes and the smaller ones fell short."""
     enough = table[table["within_tolerance"] >= share]
-    return float(enough["pairs"].min()) if len(enough) else float("inf")
+    if len(enough):
+        return float(enough["pairs"].min())
+    return float("inf") if (table["draws"] > 0).all() else float("nan")
