@@ -2,6 +2,7 @@
 CURVE_SIZES, over seeds, all from one NLI base. Resumable: run it again and it continues where it stopped.
 
     python -m experiments.curve [--seeds 0 1 2 3 4] [--sizes 35 105 350] [--commit] [--summary-only]
+    python -m experiments.curve --merge results/device/curve_seed5 ...   # cells run elsewhere (device_curve.sh)
 
 The first run keeps the NLI base it starts from (`make nli-base`'s) compactly in results/study/curve/base/ (word
 embeddings int8 per row, the rest fp16: 34 MB), so
@@ -122,6 +123,8 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=list(curve.CURVE_SIZES))
     parser.add_argument("--commit", action="store_true", help="commit the curve's files after each cell")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--merge", nargs="*", type=Path, default=[],
+                        help="results folders of runs elsewhere (from the same kept base): their cells join these")
     args = parser.parse_args()
     cfg = common.config_from_args(args)
     folder = curve.curve_folder(cfg)
@@ -134,7 +137,16 @@ def main():
         cfg.bf16 if cfg.bf16 is not None else utils.bf16_fits(utils.pick_device())) else "fp32")
     commit_at_start = utils.git_commit()  # the code this process runs, whatever is edited while it runs
     usb = []  # the USB splits, read once, by the first stage that needs them
-    for seed in [] if args.summary_only else args.seeds:
+    for other in args.merge:  # a rerun of a cell replaces its rows; cells of another base are left out
+        found = dict(zip(files, (other / "study" / "curve" / path.name for path in files.values())))
+        timings = pd.read_csv(found["timings"])
+        kept = timings.loc[timings["base_digest"] == record["digest"], "cell"]
+        for name, path in found.items():
+            rows = pd.read_csv(path)
+            utils.upsert_rows(files[name], rows[rows["cell"].isin(kept)], "cell")
+        print(f"merged {len(kept)} cells and stages from {other} ({(timings['base_digest'] != record['digest']).sum()} "
+              "of another base left out)")
+    for seed in [] if args.summary_only or args.merge else args.seeds:
         seed_cfg = dataclasses.replace(cfg, seed=seed)
         done = pd.read_csv(files["timings"]) if files["timings"].exists() else pd.DataFrame(
             columns=["cell", "kind", "base_digest", "start_digest"])
