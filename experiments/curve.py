@@ -26,9 +26,6 @@ from experiments import common
 from vf import curve
 from vf.model import restore_compact_weights, save_compact_weights
 
-BASE_FILE = utils.KEPT_WEIGHTS
-
-
 def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     """(folder, record) of the NLI base every cell starts from: restored from the grid's compact copy, which the first
     run takes from `make nli-base`'s model. A restored copy whose digest differs from the record is refused."""
@@ -36,7 +33,7 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     record_path, folder = kept / "base.json", Path(cfg.models_dir) / "curve" / "nli_base"
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
-        save_compact_weights(source, kept / BASE_FILE)
+        save_compact_weights(source, kept / utils.KEPT_WEIGHTS)
         if not (kept / "nli_build").exists():  # the record of the run that trained it, kept beside it
             (kept / "nli_build").mkdir()
             for name in ("validation.csv", "history.csv", "timing.json"):
@@ -45,14 +42,14 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     else:
         record = json.loads(record_path.read_text())
     if not (folder / "model.safetensors").exists():
-        restore_compact_weights(kept / BASE_FILE, folder)
+        restore_compact_weights(kept / utils.KEPT_WEIGHTS, folder)
     digest = utils.weights_digest(folder)
     if record["digest"] is None:
         record["digest"] = digest
         record_path.write_text(json.dumps(record, indent=2) + "\n")
     elif digest != record["digest"]:
         raise utils.ConfigError(f"{folder} has weights {digest}, but the grid started from {record['digest']} "
-                                f"({record_path}). Delete {folder} to restore it from {kept / BASE_FILE}.")
+                                f"({record_path}). Delete {folder} to restore it from {kept / utils.KEPT_WEIGHTS}.")
     return folder, record
 
 
