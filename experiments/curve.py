@@ -114,6 +114,18 @@ def commit(paths: list[Path], message: str, attempts: int = 5) -> None:
     print(f"warning: could not commit {message!r}; the files are written, commit them by hand", flush=True)
 
 
+def merge_cells(files: dict[str, Path], other: Path, digest: str) -> None:
+    """Join the cells of another run's curve folder to `files`: a cell there replaces its rows here; cells and stages
+    of another base than `digest` are left out."""
+    timings = pd.read_csv(other / files["timings"].name)
+    kept = timings.loc[timings["base_digest"] == digest, "cell"]
+    for name, path in files.items():
+        rows = pd.read_csv(other / path.name)
+        utils.upsert_rows(path, rows[rows["cell"].isin(kept)], "cell")
+    print(f"merged {len(kept)} cells and stages from {other} ({(timings['base_digest'] != digest).sum()} of another "
+          "base left out)")
+
+
 def main():
     parser = common.parser_with_config(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -134,15 +146,8 @@ def main():
         cfg.bf16 if cfg.bf16 is not None else utils.bf16_fits(utils.pick_device())) else "fp32")
     commit_at_start = utils.git_commit()  # the code this process runs, whatever is edited while it runs
     usb = []  # the USB splits, read once, by the first stage that needs them
-    for other in args.merge:  # a rerun of a cell replaces its rows; cells of another base are left out
-        found = dict(zip(files, (other / "study" / "curve" / path.name for path in files.values())))
-        timings = pd.read_csv(found["timings"])
-        kept = timings.loc[timings["base_digest"] == record["digest"], "cell"]
-        for name, path in found.items():
-            rows = pd.read_csv(path)
-            utils.upsert_rows(files[name], rows[rows["cell"].isin(kept)], "cell")
-        print(f"merged {len(kept)} cells and stages from {other} ({(timings['base_digest'] != record['digest']).sum()} "
-              "of another base left out)")
+    for other in args.merge:
+        merge_cells(files, other / "study" / "curve", record["digest"])
     for seed in [] if args.summary_only or args.merge else args.seeds:
         seed_cfg = dataclasses.replace(cfg, seed=seed)
         done = pd.read_csv(files["timings"]) if files["timings"].exists() else pd.DataFrame(

@@ -160,3 +160,20 @@ def torch_allclose(a, b, name: str) -> bool:
     if name.endswith("word_embeddings.weight"):
         return bool(((a - b).abs() <= a.abs().amax(dim=1, keepdim=True) / 254 + 1e-7).all())
     return bool(torch.allclose(a, b, rtol=1e-3, atol=1e-4))
+
+
+def test_cells_run_elsewhere_join_the_grid_and_another_bases_are_left_out(tmp_path):
+    from experiments.curve import merge_cells
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    files = {name: here / f"{name}.csv" for name in ("scores", "test_scores", "timings")}
+    pd.DataFrame({"cell": ["fib_only/35/0"], "value": [0.7], "base_digest": ["a"]}).to_csv(files["scores"], index=False)
+    cells = ["fib_only/35/0", "fib_only/35/5", "fib_only/35/6"]
+    bases = ["a", "a", "b"]  # seed 6 ran from another base
+    for name in files:
+        pd.DataFrame({"cell": cells, "value": [0.8, 0.75, 0.9], "base_digest": bases}).to_csv(there / f"{name}.csv",
+                                                                                        index=False)
+    merge_cells(files, there, "a")
+    merged = pd.read_csv(files["scores"]).set_index("cell")["value"]
+    assert merged.to_dict() == {"fib_only/35/0": 0.8, "fib_only/35/5": 0.75}  # replaced, joined; seed 6 left out
+    assert len(pd.read_csv(files["timings"])) == 2
