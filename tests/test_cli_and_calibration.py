@@ -39,6 +39,8 @@ def test_the_command_line_scores_jsonl_and_csv_as_the_detector_does(tmp_path, de
         out, claims = tmp_path / f"{source.stem}_{source.suffix[1:]}_scores.jsonl", tmp_path / "claims.csv"
         assert main(["score", str(source), "--model", str(detector_folder), "--out", str(out),
                      "--claims", str(claims)]) == 0
+        if out.suffix == ".jsonl":
+            assert out.read_text().endswith("}\n") and out.read_text().count("\n") == len(pairs)
         scored = pd.read_json(out, lines=True)
         assert list(scored.columns) == ["id", "summary", "p_inconsistent"]  # the document is not repeated
         np.testing.assert_allclose(scored["p_inconsistent"], expected, atol=1e-6)

@@ -19,7 +19,7 @@ PROGRESS_FROM = 200  # pairs: a progress bar on stderr from this many on
 def _write(frame: pd.DataFrame, path: str | None) -> None:
     """jsonl to stdout, or to `path` as .jsonl or .csv by its extension."""
     if path is None or Path(path).suffix != ".csv":
-        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        text = frame.to_json(orient="records", lines=True, force_ascii=False).rstrip("\n") + "\n"  # one line each
         if path is None:
             sys.stdout.write(text)
         else:
