@@ -50,6 +50,9 @@ def check_labels(labels, n_pairs: int) -> np.ndarray:
 
 
 def _threshold_or_nan(y: np.ndarray, p: np.ndarray, target: float) -> float:
+    """threshold_for_precision, or NaN where no threshold reaches the target or the pairs hold one class only."""
+    if y.all() or not y.any():
+        return float("nan")
     try:
         return threshold_for_precision(y, p, target)
     except ValueError:  # no threshold reaches the target on these pairs
@@ -70,8 +73,7 @@ def calibrate_threshold(is_inconsistent, p, target_precision: float = 0.8, n_res
     thresholds, out_of_bag = [], []
     for _ in range(n_resamples):
         drawn = rng.integers(0, len(p), len(p))
-        t = _threshold_or_nan(y[drawn], p[drawn], target_precision) if y[drawn].any() and not y[drawn].all() \
-            else np.nan
+        t = _threshold_or_nan(y[drawn], p[drawn], target_precision)
         thresholds.append(t)
         left = np.setdiff1d(np.arange(len(p)), drawn)
         if np.isfinite(t) and y[left].any():
@@ -105,8 +107,7 @@ def pairs_needed(is_inconsistent, p, sizes=(25, 50, 100, 200), target_precision:
         for _ in range(repeats):
             drawn = rng.choice(len(p), n, replace=False)
             rest = np.setdiff1d(np.arange(len(p)), drawn)
-            t = _threshold_or_nan(y[drawn], p[drawn], target_precision) if y[drawn].any() and not y[drawn].all() \
-                else np.nan
+            t = _threshold_or_nan(y[drawn], p[drawn], target_precision)
             if np.isfinite(t):
                 reached += 1
                 precision, recall = precision_recall_at(y[rest], p[rest], t)
