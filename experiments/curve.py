@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 import utils
 from experiments import common
@@ -143,7 +144,8 @@ def main():
     base, record = grid_base(cfg, fib)
     print(f"grid base: {base} (weights {record['digest']}, from make nli-base's {record['built_from_digest']})")
     provenance = dict(base_digest=record["digest"], device=utils.device_description(), precision="bf16" if (
-        cfg.bf16 if cfg.bf16 is not None else utils.bf16_fits(utils.pick_device())) else "fp32")
+        cfg.bf16 if cfg.bf16 is not None else utils.bf16_fits(utils.pick_device())) else "fp32",
+        threads=torch.get_num_threads())  # two jobs may share the CPU, one thread each (OMP_NUM_THREADS=1)
     commit_at_start = utils.git_commit()  # the code this process runs, whatever is edited while it runs
     usb = []  # the USB splits, read once, by the first stage that needs them
     for other in args.merge:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from .config import Config, ConfigError, SPLIT_SEED
 from .device import device_description, eval_bf16_enabled
@@ -115,14 +116,19 @@ def nli_training_pairs(splits: dict[str, pd.DataFrame], cfg: Config) -> pd.DataF
     return pd.concat(parts).sample(frac=1.0, random_state=SPLIT_SEED).reset_index(drop=True)
 
 
+NLI_CHECKPOINT_EVERY = 250  # updates: minutes of work lost, at most, when a long NLI stage is stopped
+
+
 def nli_stage(tokenizer, splits: dict[str, pd.DataFrame], fib: dict[str, pd.DataFrame], cfg: Config) -> Stage:
     """The NLI stage: 3-way where a set is 3-way, entailed-vs-not elsewhere; selected on held-out NLI validation
     (by premise), FIB validation watched. Read as the FIB stage reads pairs (window and evidence)."""
     pairs = nli_training_pairs(splits, cfg)
     stage_cfg = dataclasses.replace(cfg, epochs=cfg.nli_epochs, batch_size=cfg.nli_batch_size, grad_accum=1,
                                     select_metric="nli_validation/roc_auc")
-    every = _evaluations_every(len(pairs), stage_cfg, None)
-    stage_cfg = dataclasses.replace(stage_cfg, eval_every=every, checkpoint_every=every)
+    # two evaluations an epoch (at least 4), so patience sees whether another epoch still helps; checkpoints more
+    # often than that, as a long stage may be stopped and resumed
+    every = _evaluations_every(len(pairs), stage_cfg, None, evaluations=max(4, 2 * stage_cfg.epochs))
+    stage_cfg = dataclasses.replace(stage_cfg, eval_every=every, checkpoint_every=min(every, NLI_CHECKPOINT_EVERY))
     watched = subsample(splits["validation"], NLI_VALIDATION_WATCHED, SPLIT_SEED)
     evaluator = Evaluator.from_frames(tokenizer, {"nli_validation": watched,
                                                   "fib_validation_all": fib["validation_all"]}, stage_cfg)
@@ -173,7 +179,7 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_b
     result = run_stage(model, tokenizer, stage, checkpoints)
     timing = dict(pairs=len(stage.pairs), updates=int(result.history["update"].iloc[-1]),
                   seconds=round(time.time() - start, 1), kept_update=result.best_update, device=device_description(),
-                  profile=cfg.profile)
+                  threads=torch.get_num_threads(), profile=cfg.profile)
     return _save_nli_base(model, tokenizer, cfg, splits, stage, result.history, timing, name)
 
 
