@@ -65,7 +65,7 @@ from vf.detector import HallucinationDetector, compare_readings
 from vf.shortcut import shortcut_check, shortcut_frame, shortcut_row, shortcut_table
 from vf.recipe import (
     CLAIM_PARTS, DETECTOR_MIX, MixSources, Part, build_mix, claim_part, detector_mix, leave_family_out, mix_validation,
-    weighted)
+    mix_validation_names, recipe_parts, weighted)
 from vf.judge import (
     choose_thresholds, evaluation_sets, held_out_domain_table, model_card, never_trained_on, reading_table,
     source_table, speed_table, threshold_table, validation_frame)
@@ -96,11 +96,12 @@ __all__ = [
     "get_config", "git_commit", "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS",
     "INCONSISTENT", "join_process_group", "kept_nli_base", "KEPT_WEIGHTS", "latest_run", "latest_scores",
     "leave_family_out", "limit_documents", "limit_summedits", "load_fib_cnn_dm", "load_fib_raw", "load_model",
-    "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "mix_validation", "MixSources", "model_card",
+    "load_nli", "load_ood_source", "load_summedits", "load_tokenizer", "mix_validation", "mix_validation_names",
+    "MixSources", "model_card",
     "NEUTRAL", "never_trained_on", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
     "out_of_domain_stage", "PACKAGED_MINILM", "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare",
     "plot_curve", "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading",
-    "reading_table", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure", "save_model",
+    "reading_table", "recipe_parts", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure", "save_model",
     "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
     "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
     "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",

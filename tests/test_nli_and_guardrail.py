@@ -128,20 +128,23 @@ def test_the_detector_mix_uses_training_documents_only(real_data):
     fib_rows = mix[mix["source"].str.startswith("fib")]
     assert set(fib_rows["doc_id"]) <= set(fib["train"]["doc_id"])
     assert (mix.loc[mix["source"] == "fib_model_consistent", "label"] == utils.CONSISTENT).all()
-    assert not mix.duplicated(["premise", "hypothesis"]).any()
+    once = mix.drop_duplicates(["premise", "hypothesis", "source"])
+    assert not once.duplicated(["premise", "hypothesis"]).any()  # no pair in two parts
+    assert len(mix) - len(once) == 700  # FIB's weight 2: each of its 700 pairs twice, nothing else repeated
     counts = mix["source"].value_counts()
-    assert counts["fib_other"] == 1661 and counts["fib"] == 700 and counts["fib_model_consistent"] == 255
+    assert counts["fib_other"] == 1661 and counts["fib"] == 1400 and counts["fib_model_consistent"] == 255
+    assert counts["usb"] == 4 and counts["nli"] == 4  # all of the small sources: under their caps
     capped = mix_of(fib)  # the default: 350
     other = capped[capped["source"] == "fib_other"]
     assert len(other) == 350 and (other["label"] == utils.INCONSISTENT).all()
     assert set(other["hypothesis"]) <= set(mix.loc[mix["source"] == "fib_other", "hypothesis"])
-    assert capped["source"].value_counts().drop("fib_other").equals(counts.drop("fib_other"))
+    assert capped["source"].value_counts().drop("fib_other").to_dict() == counts.drop("fib_other").to_dict()
     edited = mix_of(fib, detector_synthetic_pairs=40)
     synthetic = edited[edited["source"] == "synthetic"]
     assert len(synthetic) == 40 and (synthetic["label"] == utils.INCONSISTENT).all()
     assert set(synthetic["doc_id"]) <= set(fib["train"]["doc_id"]) | {"usb"}  # training documents only
     assert not set(synthetic["hypothesis"]) & set(edited.loc[edited["label"] == utils.CONSISTENT, "hypothesis"])
-    assert edited.drop(columns="source").drop_duplicates().shape[0] == len(edited)
+    assert not edited.drop_duplicates(["premise", "hypothesis", "source"]).duplicated(["premise", "hypothesis"]).any()
     others = edited[edited["source"] != "synthetic"]
     assert others["source"].value_counts().to_dict() == capped["source"].value_counts().to_dict()
 
@@ -257,11 +260,17 @@ def test_claim_parts_train_on_their_train_split_and_a_family_is_held_out_whole(r
     for name in counts.index:  # training documents (groups) only
         splits = src.claims(name)
         assert set(mix.loc[mix["source"] == name, "doc_id"]) <= set(splits["train"]["doc_id"])
-    trained, selected = utils.leave_family_out(utils.DETECTOR_MIX + utils.CLAIM_PARTS, "dialogue")
+    trained, selected = utils.leave_family_out(utils.DETECTOR_MIX, "dialogue")
     assert [p.name for p in selected] == ["begin", "faithdial_audit"]
-    assert not {p.family for p in trained} & {"dialogue"} and len(trained) + 2 == len(utils.DETECTOR_MIX) + 4
+    assert not {p.family for p in trained} & {"dialogue"} and len(trained) + 2 == len(utils.DETECTOR_MIX)
     frames = utils.mix_validation(fib, cfg, selected)
     assert list(frames) == ["begin_validation", "faithdial_audit_validation"]
     assert all(len(f) <= 600 for f in frames.values())
     with pytest.raises(utils.ConfigError, match="no part of family 'climate'"):
         utils.leave_family_out(utils.DETECTOR_MIX, "climate")
+    # the config's left-out families: trained on the rest, watched on theirs
+    trained, watched = utils.recipe_parts(utils.get_config("cpu", detector_leave_out=("web", "dialogue")))
+    assert [p.name for p in watched] == ["factcheck_gpt", "begin", "faithdial_audit"]
+    assert {p.family for p in trained} == {"news", "wikipedia", "nli", "lfqa"}
+    with pytest.raises(utils.ConfigError, match="no part of family 'climate'"):
+        utils.recipe_parts(utils.get_config("cpu", detector_leave_out=("climate",)))

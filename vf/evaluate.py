@@ -18,29 +18,35 @@ from .results import append_metrics, record_test_scores
 
 class Evaluator:
     """Built once per stage from prepared validation sets; called with the model, it returns named metrics
-    ("<set>/<metric>"), and `select_metric` names the one that picks the kept weights. Test sets are refused."""
+    ("<set>/<metric>"), and `select_metric` names the one that picks the kept weights; "mean/<metric>" averages
+    the sets in `mean_over` (default: all; the others are only watched). Test sets are refused."""
 
     def __init__(self, sets: dict[str, PreparedPairs], select_metric: str, bf16: bool = False,
-                 score_as: str = "contradiction_vs_entailment"):
-        self.check_sets(list(sets), select_metric)
+                 score_as: str = "contradiction_vs_entailment", mean_over: tuple | None = None):
+        self.check_sets(list(sets), select_metric, mean_over)
         self.sets, self.select_metric, self.bf16, self.score_as = sets, select_metric, bf16, score_as
+        self.mean_over = tuple(mean_over or sets)
 
     @staticmethod
-    def check_sets(names: list[str], select_metric: str) -> None:
-        """Refuse a test set, and a select_metric that names none of the sets."""
+    def check_sets(names: list[str], select_metric: str, mean_over: tuple | None = None) -> None:
+        """Refuse a test set, a select_metric that names none of the sets, and a mean over sets that are not here."""
         tests = [name for name in names if "test" in name]
         if tests or select_metric.split("/")[0] not in [*names, "mean"]:
             raise ConfigError(f"select_metric {select_metric!r} must name a validation set among {names}"
                               + (f", and no test set may steer training (got {tests})" if tests else ""))
+        missing = sorted(set(mean_over or ()) - set(names))
+        if missing or (mean_over is not None and not len(mean_over)):
+            raise ConfigError(f"mean_over must name one or more of the evaluated sets {names}; got {mean_over}")
 
     @classmethod
     def from_frames(cls, tokenizer, frames: dict[str, pd.DataFrame], cfg: Config,
-                    select_metric: str | None = None) -> "Evaluator":
+                    select_metric: str | None = None, mean_over: tuple | None = None) -> "Evaluator":
         """Prepare each frame with the config's window, batch size and evidence."""
         select_metric = select_metric or cfg.select_metric
-        cls.check_sets(list(frames), select_metric)  # before any tokenising
+        cls.check_sets(list(frames), select_metric, mean_over)  # before any tokenising
         return cls({name: prepare_pairs(tokenizer, df, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
-                                        name) for name, df in frames.items()}, select_metric, eval_bf16_enabled(cfg), cfg.score_as)
+                                        name) for name, df in frames.items()}, select_metric,
+                   eval_bf16_enabled(cfg), cfg.score_as, mean_over)
 
     def __call__(self, model) -> dict[str, float]:
         metrics = {}
@@ -48,9 +54,9 @@ class Evaluator:
             y, p = check_scores(prepared.is_inconsistent,
                                 score_prepared(model, prepared, bf16=self.bf16, score_as=self.score_as))
             metrics.update({f"{name}/{key}": METRICS[key][0](y, p) for key in IN_TRAINING_METRICS})
-        if self.select_metric.startswith("mean/"):  # the mean over the sets, for a stage with many sources
+        if self.select_metric.startswith("mean/"):  # the mean over the selecting sets, for a stage with many sources
             key = self.select_metric.split("/")[1]
-            metrics[self.select_metric] = float(np.mean([metrics[f"{name}/{key}"] for name in self.sets]))
+            metrics[self.select_metric] = float(np.mean([metrics[f"{name}/{key}"] for name in self.mean_over]))
         return metrics
 
 

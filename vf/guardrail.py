@@ -14,27 +14,34 @@ from .config import INCONSISTENT, SPLIT_SEED, Config, ConfigError
 from .device import device_description
 from .splits import subsample
 from .sources import load_summedits, summedits_splits
-from .model import found_or_built, load_model, save_model
+from .model import found_or_built, load_model, run_config_of, save_model
 from .evaluate import Evaluator
 from .stages import Stage, run_stage
 from .claims import Reading
 from .detector import HallucinationDetector
-from .recipe import MixSources, build_mix, DETECTOR_MIX, mix_validation
+from .recipe import MixSources, build_mix, DETECTOR_MIX, mix_validation, recipe_parts
 from .judge import choose_thresholds, never_trained_on, validation_frame
 
 
-def _mix_stage(name: str, tokenizer, pairs: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg: Config) -> Stage:
-    """A detector stage: cfg.detector_epochs over `pairs`, 4 evaluations (plus update 0), selected on the mean
-    ROC AUC over the validation `frames`."""
+def _mix_stage(name: str, tokenizer, pairs: pd.DataFrame, frames: dict[str, pd.DataFrame], cfg: Config,
+               mean_over: tuple | None = None) -> Stage:
+    """A detector stage: cfg.detector_epochs over `pairs`, 3 evaluations an epoch (plus update 0), selected on the
+    mean ROC AUC over the validation `frames` named in `mean_over` (default: all; the others are watched)."""
     stage_cfg = dataclasses.replace(cfg, epochs=cfg.detector_epochs, select_metric="mean/roc_auc", patience=None)
     updates = int(np.ceil(len(pairs) / cfg.batch_size / cfg.grad_accum)) * stage_cfg.epochs
-    stage_cfg = dataclasses.replace(stage_cfg, eval_every=max(1, updates // 4), checkpoint_every=max(1, updates // 4))
-    return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg))
+    every = max(1, updates // (3 * stage_cfg.epochs))
+    stage_cfg = dataclasses.replace(stage_cfg, eval_every=every, checkpoint_every=every)
+    return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg, mean_over=mean_over))
 
-def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, cfg: Config, selection=DETECTOR_MIX) -> Stage:
+
+def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, cfg: Config, selection=DETECTOR_MIX,
+                   watched=()) -> Stage:
     """Train on the mix for cfg.detector_epochs; select on the mean ROC AUC over the validation sets of the
-    `selection` parts (the mix's own, or a family it never trained on: recipe.leave_family_out)."""
-    return _mix_stage("detector", tokenizer, mix, mix_validation(fib, cfg, selection), cfg)
+    `selection` parts, and watch those of the `watched` parts (families left out of training)."""
+    selecting = mix_validation(fib, cfg, selection)
+    return _mix_stage("detector", tokenizer, mix, {**selecting, **mix_validation(fib, cfg, watched)}, cfg,
+                      tuple(selecting))
+
 
 SUMMEDITS_DOMAINS = ("ectsum", "podcast", "qmsumm", "sales_call", "sales_email", "samsum", "scitldr")
 
@@ -66,16 +73,19 @@ def summedits_stage(tokenizer, summedits: dict[str, pd.DataFrame], replay: pd.Da
     return _mix_stage("summedits", tokenizer, pairs.sample(frac=1.0, random_state=cfg.seed).reset_index(drop=True),
                       frames, cfg)
 
-def build_detector(cfg: Config, fib: dict, folder: Path, parts=DETECTOR_MIX, selection=None) -> Path:
-    """Train the detector from cfg.model_name on the recipe's `parts` (every source of DETECTOR_MIX by default),
-    selected on the validation sets of `selection` (default: the parts'), choose its thresholds on mixed validation,
-    and save it with its Reading (sentence-level claims, max over sentences) and thresholds."""
+def build_detector(cfg: Config, fib: dict, folder: Path, parts=None, selection=None) -> Path:
+    """Train the detector from cfg.detector_base (else cfg.model_name) on the recipe's `parts` (default: DETECTOR_MIX
+    without the families in cfg.detector_leave_out, which are watched), selected on the validation sets of
+    `selection` (default: the parts'), choose its thresholds on mixed validation, and save it with its Reading
+    (sentence-level claims, max over sentences) and thresholds."""
     start = time.time()
-    tokenizer, model = load_model(cfg.model_name)
+    base = cfg.detector_base or cfg.model_name
+    tokenizer, model = load_model(base)
+    parts, watched = recipe_parts(cfg) if parts is None else (tuple(parts), ())
     src = MixSources(fib, cfg)
     mix = build_mix(parts, src, cfg)
     checkpoints = Path(cfg.models_dir) / "checkpoints"
-    stage = detector_stage(tokenizer, mix, fib, cfg, selection or parts)
+    stage = detector_stage(tokenizer, mix, fib, cfg, selection or parts, watched)
     result = run_stage(model, tokenizer, stage, checkpoints / folder.name)
     mix_history, later_history = result.history, None
     counts, replayed = mix["source"].value_counts().to_dict(), 0
@@ -94,11 +104,12 @@ def build_detector(cfg: Config, fib: dict, folder: Path, parts=DETECTOR_MIX, sel
     p = HallucinationDetector(model, tokenizer, reading).score(validation["premise"], validation["hypothesis"])
     thresholds = choose_thresholds(validation["label"] == INCONSISTENT, p)
     info = dict(thresholds=thresholds, chosen_on="FIB-XSum validation (all negatives) + USB validation",
-                selected_on=sorted(stage.evaluator.sets),
+                selected_on=list(stage.evaluator.mean_over),
+                watched=sorted(set(stage.evaluator.sets) - set(stage.evaluator.mean_over)),
                 training_pairs=counts, replayed_pairs=replayed, kept_update=result.best_update,
                 never_trained_on=never_trained_on(cfg),
                 minutes=round((time.time() - start) / 60, 1), device=device_description(), profile=cfg.profile,
-                base_model=cfg.model_name, nli_sets=list(cfg.nli_sets))
+                base_model=base, nli_sets=list(run_config_of(base).get("nli_sets", cfg.nli_sets)))
     (folder / "detector.json").write_text(json.dumps(info, indent=2))
     return folder
 

