@@ -68,6 +68,9 @@ class Config:
     detector_usb_pairs: int | None = 2000  # USB's Wikipedia sentences in it (5,050 were 60% of the first mix)
     detector_claim_pairs: int | None = 2000  # pairs of each claim set in it (recipe.claim_part)
     detector_leave_out: tuple = ()  # families of parts left out of training and only watched on validation
+    # how the detector reads a long document: None, as it trained (its evidence); "chunk": windows over the whole
+    # document, the best-supported counting (chosen on validation: experiments/detector_readings.py)
+    detector_mode: str | None = None
     # FIB's other distractor sets over training documents in that mix, all inconsistent rewrites of references
     # (1,661 in all; None: every one): as many as FIB train's 350 references, so that a reference-like summary does
     # not lean inconsistent (chosen on validation: experiments/detector_levers.py)

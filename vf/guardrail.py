@@ -98,7 +98,8 @@ def build_detector(cfg: Config, fib: dict, folder: Path, parts=None, selection=N
     save_model(model, tokenizer, folder, cfg, mix_history)
     if later_history is not None:
         later_history.to_csv(folder / "summedits_history.csv", index=False)
-    reading = Reading.from_config(cfg, claims=True, aggregate="max")
+    reading = Reading.from_config(cfg, claims=True, aggregate="max", **({"mode": cfg.detector_mode}
+                                                                        if cfg.detector_mode else {}))
     reading.save(folder)
     validation = validation_frame(fib, src.usb)
     p = HallucinationDetector(model, tokenizer, reading).score(validation["premise"], validation["hypothesis"])
