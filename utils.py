@@ -75,7 +75,7 @@ from vf.guardrail import (
 from vf.calibration import Calibration, calibrate_threshold, pairs_needed
 from vf.curve import (
     CURVE_CONDITIONS, CURVE_LIFTS, CURVE_SIZES, curve_cells, curve_folder, curve_summary, documents_worth, fib_subset,
-    plot_curve)
+    curve_table, plot_curve, seeds_per_cell, summarise_curve)
 
 import torch  # tests patch utils.torch.cuda
 
@@ -89,7 +89,8 @@ __all__ = [
     "build_nli_base", "calibrate_threshold", "Calibration", "checkpoint_history", "claim_part", "CLAIM_PARTS",
     "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config", "CONSISTENT",
     "corrupt", "cpu_has_fast_bf16", "curve_cells", "CURVE_CONDITIONS", "curve_folder", "CURVE_LIFTS", "CURVE_SIZES",
-    "curve_summary", "data_dir", "detector_mix", "DETECTOR_MIX", "detector_stage", "device_description",
+    "curve_summary", "curve_table", "seeds_per_cell", "summarise_curve", "data_dir", "detector_mix", "DETECTOR_MIX",
+    "detector_stage", "device_description",
     "documents_worth", "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled",
     "evaluate_condition", "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage",
     "fib_subset", "fib_training_pairs", "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs",
@@ -101,7 +102,8 @@ __all__ = [
     "NEUTRAL", "never_trained_on", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
     "out_of_domain_stage", "PACKAGED_MINILM", "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare",
     "plot_curve", "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading",
-    "reading_table", "recipe_parts", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure", "save_model",
+    "reading_table", "recipe_parts", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure",
+    "save_model",
     "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
     "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
     "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",

@@ -192,24 +192,18 @@ def main():
             if args.commit:
                 commit(list(files.values()) + [utils.kept_nli_base(cfg)], f"Learning curve: {key} (FIB test ROC AUC "
                        f"{test_auc:.3f}, {timing['seconds'] / 60:.1f} min, {provenance['precision']})")
-    write_summary(files["scores"], folder, record["digest"])
+    write_summary(folder)
 
 
-def write_summary(scores_path: Path, folder: Path, digest: str) -> None:
-    """summary.csv, worth.csv and the figure from the cells of this base."""
-    if not scores_path.exists():
+def write_summary(folder: Path) -> None:
+    """summary.csv, worth.csv and the figure from the cells of the kept base (vf.curve.summarise_curve)."""
+    if not (folder / "scores.csv").exists():
         print("no cells yet")
         return
-    scores = pd.read_csv(scores_path)
-    scores = scores[scores["base_digest"] == digest]
-    summary = curve.curve_summary(scores)
-    summary.round(4).to_csv(folder / "summary.csv", index=False)
-    worth = curve.documents_worth(scores)
-    worth.round(4).to_csv(folder / "worth.csv", index=False)
-    curve.plot_curve(summary, worth, scores, "FIB test against labelled FIB documents", folder)
+    _, summary, worth, figure = curve.summarise_curve(folder)
     shown = summary[(summary["split"] == "test") & (summary["metric"] == "roc_auc")]
     print(shown[["condition", "size", "seeds", "mean", "ci_low", "ci_high"]].round(3).to_string(index=False))
-    print(worth.round(3).to_string(index=False))
+    print(worth.round(3).to_string(index=False), f"\nfigure: {figure}")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,9 @@ PROFILES = {
     # a few steps on a tiny subset, for tests and CI
     "smoke": Config(profile="smoke", model_name="models/smoke/nli_base", max_length=128, evidence_sentences=None,
                     batch_size=4, grad_accum=2, epochs=1, eval_every=2,
-                    checkpoint_every=33, ood_epochs=1, fib_only_epochs=1, patience=None, detector_epochs=1, detector_nli_pairs=40, detector_claim_pairs=40, detector_replay_pairs=16, nli_max_pairs_per_set=24, nli_batch_size=8,
+                    checkpoint_every=33, ood_epochs=1, fib_only_epochs=1, patience=None, detector_epochs=1,
+                    detector_nli_pairs=40, detector_claim_pairs=40, detector_replay_pairs=16, nli_max_pairs_per_set=24,
+                    nli_batch_size=8,
                     eval_batch_size=16, max_docs=8, results_dir="results/smoke", models_dir="models/smoke"),
 }
 

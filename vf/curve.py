@@ -212,6 +212,9 @@ def plot_curve(summary: pd.DataFrame, worth: pd.DataFrame, scores: pd.DataFrame,
                 values = seeds.loc[(name, size)].dropna()
                 ax.scatter(np.full(len(values), zero_x if size == 0 else size) * (1 + 0.04 * (k - 1)), values,
                            s=7, color=color, alpha=0.45, lw=0)
+    shown = seeds.to_numpy(float)[~np.isnan(seeds.to_numpy(float))]
+    if shown.size:  # the seeds' range: a band wider than the data (t with few seeds) is cut, not rescaled to
+        ax.set_ylim(max(0.0, shown.min() - 0.05), min(1.0, shown.max() + 0.05))
     ax.set_xscale("log")
     ax.set_xticks([zero_x, *sizes], ["0", *map(str, sizes)])
     ax.minorticks_off()
@@ -239,6 +242,45 @@ def plot_curve(summary: pd.DataFrame, worth: pd.DataFrame, scores: pd.DataFrame,
         fig.text(0.01, 0.005, f"fib_only needs N documents to match usb_then_fib with n (n: N): {text}",
                  fontsize=8)
     return save_figure(fig, title, folder)
+
+
+def curve_table(summary: pd.DataFrame, lifts: bool = False, split: str = "test", metric: str = "roc_auc",
+                digits: int = 3) -> pd.DataFrame:
+    """Conditions (or, with lifts, the paired lifts) by size: "mean [low, high]" over seeds (seeds_per_cell says how
+    many); an interval that one seed cannot give shows as "n/a"."""
+    part = summary[(summary["split"] == split) & (summary["metric"] == metric)]
+    part = part[part["condition"].str.contains(" - ") == lifts]
+    fmt = lambda v: "n/a" if pd.isna(v) else f"{v:+.{digits}f}" if lifts else f"{v:.{digits}f}"  # noqa: E731
+    cells = part.assign(text=[f"{fmt(r.mean)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}]"
+                              for r in part.itertuples()])
+    order = [c.name for c in CURVE_CONDITIONS] if not lifts else [f"{a} - {b}" for a, b in CURVE_LIFTS]
+    table = cells.pivot(index="condition", columns="size", values="text").fillna("")
+    return table.reindex([name for name in order if name in table.index]).rename_axis(columns="documents")
+
+
+def seeds_per_cell(scores: pd.DataFrame) -> pd.DataFrame:
+    """How many seeds each (condition, size) holds, conditions in CURVE_CONDITIONS' order."""
+    table = scores.drop_duplicates("cell").pivot_table(index="condition", columns="size", values="seed",
+                                                       aggfunc="nunique").astype("Int64")
+    return table.reindex([c.name for c in CURVE_CONDITIONS if c.name in table.index]).rename_axis(columns="documents")
+
+
+def summarise_curve(folder: Path, out: Path | None = None):
+    """The curve's cells of its kept base (folder/scores.csv; base/base.json names the base), their summary and
+    what USB is worth in documents: (scores, summary, worth, figure path), written as summary.csv, worth.csv and the
+    figure in `out` (default: folder)."""
+    import json
+    out = Path(out or folder)
+    out.mkdir(parents=True, exist_ok=True)
+    digest = json.loads((Path(folder) / "base" / "base.json").read_text())["digest"]
+    scores = pd.read_csv(Path(folder) / "scores.csv")
+    scores = scores[scores["base_digest"] == digest]
+    summary = curve_summary(scores)
+    summary.round(4).to_csv(out / "summary.csv", index=False)
+    worth = documents_worth(scores)
+    worth.round(4).to_csv(out / "worth.csv", index=False)
+    figure = plot_curve(summary, worth, scores, "FIB test against labelled FIB documents", out)
+    return scores, summary, worth, figure
 
 
 def _documents_text(documents: float) -> str:

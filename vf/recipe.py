@@ -157,5 +157,5 @@ def mix_validation(fib: dict[str, pd.DataFrame], cfg: Config, parts=DETECTOR_MIX
 
 
 def mix_validation_names(parts) -> dict[str, str]:
-    """Part name -> the name of its validation set (FIB's: fib_validation_all, every negative), for parts that have one."""
+    """Part name -> its validation set's name (FIB's: fib_validation_all, every negative), for parts that have one."""
     return {p.name: "fib_validation_all" if p.name == "fib" else f"{p.name}_validation" for p in parts if p.validation}
