@@ -75,7 +75,7 @@ from vf.guardrail import (
 from vf.calibration import Calibration, calibrate_threshold, pairs_needed
 from vf.curve import (
     CURVE_CONDITIONS, CURVE_LIFTS, CURVE_SIZES, curve_cells, curve_folder, curve_summary, documents_worth, fib_subset,
-    curve_table, plot_curve, seeds_per_cell, summarise_curve)
+    curve_table, plot_curve, seeds_per_cell, summarise_curve, worth_table)
 
 import torch  # tests patch utils.torch.cuda
 
@@ -89,9 +89,8 @@ __all__ = [
     "build_nli_base", "calibrate_threshold", "Calibration", "checkpoint_history", "claim_part", "CLAIM_PARTS",
     "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config", "CONSISTENT",
     "corrupt", "cpu_has_fast_bf16", "curve_cells", "CURVE_CONDITIONS", "curve_folder", "CURVE_LIFTS", "CURVE_SIZES",
-    "curve_summary", "curve_table", "seeds_per_cell", "summarise_curve", "data_dir", "detector_mix", "DETECTOR_MIX",
-    "detector_stage", "device_description",
-    "documents_worth", "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled",
+    "curve_summary", "curve_table", "seeds_per_cell", "summarise_curve", "worth_table", "data_dir", "detector_mix",
+    "DETECTOR_MIX", "detector_stage", "device_description", "documents_worth", "DocumentTable", "EDITS", "ensure_detector", "ensure_nli_base", "eval_bf16_enabled",
     "evaluate_condition", "evaluate_splits", "evaluation_sets", "Evaluator", "fib_pairs", "fib_splits", "fib_stage",
     "fib_subset", "fib_training_pairs", "find_or_fetch_usb", "finetune_fib", "finish_roc_axes", "fit_pairs",
     "get_config", "git_commit", "guardrail_table", "HallucinationDetector", "held_out_domain_table", "HIST_BINS",

@@ -258,6 +258,17 @@ def curve_table(summary: pd.DataFrame, lifts: bool = False, split: str = "test",
     return table.reindex([name for name in order if name in table.index]).rename_axis(columns="documents")
 
 
+def worth_table(worth: pd.DataFrame) -> pd.DataFrame:
+    """documents_worth as a reader asks it: with n documents after the start, fib_only needs N [95% interval]."""
+    text = lambda v: "more than " + str(int(worth["largest_size"].iloc[0])) if math.isinf(v) else (  # noqa: E731
+        "n/a" if pd.isna(v) else f"{v:.0f}")
+    return pd.DataFrame({"start": worth["condition"], "FIB documents after it (n)": worth["size"],
+                         "ROC AUC": worth["auc"].round(3),
+                         "fib_only needs (N)": [f"{text(r.documents)} [{text(r.documents_low)}, "
+                                                f"{text(r.documents_high)}]" for r in worth.itertuples()],
+                         "seeds": worth["seeds"]}).set_index("start")
+
+
 def seeds_per_cell(scores: pd.DataFrame) -> pd.DataFrame:
     """How many seeds each (condition, size) holds, conditions in CURVE_CONDITIONS' order."""
     table = scores.drop_duplicates("cell").pivot_table(index="condition", columns="size", values="seed",
