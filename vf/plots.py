@@ -22,6 +22,11 @@ CONDITION_COLORS = {"zero_shot": "tab:gray", "fib_only": "tab:green", "usb_only"
                     "minilm_fib_only": "darkseagreen", "minilm_usb_then_fib": "plum", "detector": "tab:red",
                     "nli_base": "tab:cyan"}
 SERIES_COLORS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:red")
+# one colour per evaluated set, by name, in every training history (the mean that selects is black)
+SET_COLORS = {"fib_validation_all": "tab:purple", "fib_train_sample": "tab:green", "usb_validation": "tab:brown",
+              "nli_validation": "tab:cyan", "factcheck_gpt_validation": "tab:red", "lfqa_validation": "tab:olive",
+              "begin_validation": "tab:pink", "faithdial_audit_validation": "tab:gray",
+              "summedits_validation": "gold", "mean": "black"}
 
 
 def condition_color(name: str, position: int = 0) -> str:
@@ -129,20 +134,27 @@ def plot_compare(is_inconsistent, runs: dict[str, np.ndarray], title: str, resul
 
 
 def plot_history(result, title: str, results_dir: str | os.PathLike = "results"):
-    """A TrainResult's training loss and every watched set's ROC AUC against optimizer updates, on fixed axes (chance at 0.5)."""
+    """A TrainResult's training loss and every watched set's ROC AUC against optimizer updates, on fixed axes (chance
+    at 0.5)."""
     import matplotlib.pyplot as plt
     history = result.history
     fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.6))
-    ax_loss.plot(history["update"], history["train_loss"], marker="o", color="black")
+    # a mean over far fewer updates than the others (the stage's last, short stretch) is noise, not a trend
+    window = history["update"].diff()
+    loss = history["train_loss"].where(window >= 0.5 * window.median())
+    ax_loss.plot(history["update"], loss, marker="o", color="black")
     ax_loss.axhline(math.log(2), ls="--", color="grey", label="ln 2 (a coin flip)")
     ax_loss.set(xlabel="optimizer update", ylabel="training loss", title="Mean loss since the last evaluation",
-                ylim=(0, max(1.0, float(np.nanmax(history["train_loss"].fillna(0))) * 1.05)))
+                ylim=(0, max(1.0, float(np.nanmax(loss.fillna(0))) * 1.05)))
     ax_loss.legend(fontsize=9)
     columns = [c for c in history.columns if c.endswith("/roc_auc")]
-    for column, color in zip(columns, SERIES_COLORS):  # not the classes' blue and orange
-        ax_auc.plot(history["update"], history[column], marker="o", color=color, label=column.removesuffix("/roc_auc"))
+    for k, column in enumerate(columns):  # not the classes' blue and orange
+        name = column.removesuffix("/roc_auc")
+        color = SET_COLORS.get(name, SERIES_COLORS[k % len(SERIES_COLORS)])
+        ax_auc.plot(history["update"], history[column], marker="o", color=color, label=name,
+                    lw=2.2 if name == "mean" else 1.2)
     ax_auc.axvline(result.best_update, ls=":", color="black", label="kept weights")
     ax_auc.axhline(0.5, ls="--", color="grey", label="chance")
     ax_auc.set(xlabel="optimizer update", ylabel="ROC AUC", ylim=(0.3, 1.0), title="ROC AUC during training")
-    ax_auc.legend(fontsize=9)
+    ax_auc.legend(fontsize=7 if len(columns) > 3 else 9, loc="lower right", ncol=2 if len(columns) > 3 else 1)
     return save_figure(fig, title, results_dir)
