@@ -192,13 +192,17 @@ def test_the_shortcut_table_replaces_a_models_row_and_fits_a_page(tmp_path, caps
     row = dict(model="m", style_auc=0.5, mean_reference=0.2, mean_model_consistent=0.3, mean_inconsistent=0.8,
                n_reference=2, n_model_consistent=3, n_inconsistent=4, documents=2)
     path = tmp_path / "shortcut.csv"
-    utils.shortcut_table(utils.Config(), {**row, "model": "other"}, path)
-    table = utils.shortcut_table(utils.Config(), {**row, "style_auc": 0.6}, path)
-    table = utils.shortcut_table(utils.Config(), {**row, "style_auc": 0.7}, path)
-    assert table.index.tolist() == ["other", "m"] and table.loc["m", "style_auc"] == 0.7
+    for model in ("detector", "fib_only", "nli_base (zero-shot)"):  # recorded out of the notebooks' order
+        utils.shortcut_table(utils.Config(), {**row, "model": model}, path)
+    table = utils.shortcut_table(utils.Config(), {**row, "model": "usb_then_fib", "style_auc": 0.6}, path)
+    table = utils.shortcut_table(utils.Config(), {**row, "model": "usb_then_fib", "style_auc": 0.7}, path)
+    # the models introduced up to this one, in the notebooks' order; not the detector, which comes later
+    assert table.index.tolist() == ["nli_base (zero-shot)", "fib_only", "usb_then_fib"]
+    assert table.loc["usb_then_fib", "style_auc"] == 0.7
     assert table.columns.tolist() == ["style_auc", "reference", "model consistent", "inconsistent"]
     assert "2 held-out FIB documents: 2 references, 3 consistent model summaries" in capsys.readouterr().out
-    assert len(pd.read_csv(path)) == 2  # every column kept in the file
+    assert len(pd.read_csv(path)) == 4  # every model and every column kept in the file
+    assert utils.shortcut_table(utils.Config(), {**row, "model": "other"}, path).index.tolist() == ["other"]
 
 
 def test_style_auc_by_hand():

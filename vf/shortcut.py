@@ -42,10 +42,18 @@ def shortcut_check(model, tokenizer, fib: dict, cfg: Config, name: str) -> dict:
 
 SHORTCUT_FILE = Path("nli") / "shortcut.csv"  # under results/: one row per model, every notebook adds its own
 
+# the models in the order the notebooks introduce them (0, 2, 3, 4): each notebook shows its own and those before it
+SHORTCUT_ORDER = ("nli_base (zero-shot)", "fib_only", "usb_then_fib", "detector")
+
+
 def shortcut_table(cfg: Config, row: dict, path: Path | None = None) -> pd.DataFrame:
-    """Record a model's shortcut_row (replacing its earlier row) and return every model's row, narrowed to the
-    style AUC and the mean P(inconsistent) of each kind; the counts, the same for every model, are printed once."""
+    """Record a model's shortcut_row (replacing its earlier row) and return the rows of the models introduced up to
+    it (SHORTCUT_ORDER), narrowed to the style AUC and the mean P(inconsistent) of each kind; the counts, the same
+    for every model, are printed once."""
     table = upsert_rows(path or Path(cfg.results_dir) / SHORTCUT_FILE, pd.DataFrame([row]), "model")
+    known = SHORTCUT_ORDER[:SHORTCUT_ORDER.index(row["model"])] if row["model"] in SHORTCUT_ORDER else ()
+    order = [name for name in known if name in set(table["model"])] + [row["model"]]
+    table = table.set_index("model").loc[order].reset_index()
     print(f"{row['documents']} held-out FIB documents: {row['n_reference']} references, "
           f"{row['n_model_consistent']} consistent model summaries, {row['n_inconsistent']} inconsistent summaries")
     means = {"mean_reference": "reference", "mean_model_consistent": "model consistent",
