@@ -28,9 +28,16 @@ KEY_SETTINGS = ("profile", "max_length", "evidence_sentences", "score_as", "batc
                 "patience", "lr", "ood_epochs", "seed")
 
 
-def settings(cfg: Config) -> pd.DataFrame:
-    """The model's name and the handful of settings that matter, as a one-column table."""
-    values = {"model": model_display_name(cfg), **{k: getattr(cfg, k) for k in KEY_SETTINGS}}
+# the NLI stage's own (notebook 0): it trains the packaged MiniLM, in batches of nli_batch_size
+NLI_SETTINGS = ("profile", "max_length", "evidence_sentences", "nli_sets", "nli_max_pairs_per_set", "nli_epochs",
+                "nli_batch_size", "lr", "seed")
+
+
+def settings(cfg: Config, stage: str = "fib") -> pd.DataFrame:
+    """The model's name and the handful of settings that matter to a stage ("fib", or "nli"), as a one-column table."""
+    keys = {"fib": KEY_SETTINGS, "nli": NLI_SETTINGS}[stage]
+    model = "all-MiniLM-L6-v2 (packaged), a new 3-label head" if stage == "nli" else model_display_name(cfg)
+    values = {"model": model, **{k: ", ".join(v) if isinstance(v := getattr(cfg, k), tuple) else v for k in keys}}
     return pd.Series(values, name="value").astype(str).to_frame()
 
 
