@@ -68,7 +68,7 @@ from vf.recipe import (
     mix_validation_names, recipe_parts, weighted)
 from vf.judge import (
     choose_thresholds, evaluation_sets, held_out_domain_table, model_card, never_trained_on, reading_table,
-    source_table, speed_table, threshold_table, validation_frame)
+    recipe_table, source_table, speed_table, system_table, threshold_table, unsupported_examples, validation_frame)
 from vf.guardrail import (
     SUMMEDITS_DOMAINS, build_detector, detector_stage, ensure_detector, limit_summedits, replay_pairs,
     summedits_held_out, summedits_stage)
@@ -101,12 +101,12 @@ __all__ = [
     "NEUTRAL", "never_trained_on", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES",
     "out_of_domain_stage", "PACKAGED_MINILM", "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare",
     "plot_curve", "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading",
-    "reading_table", "recipe_parts", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure",
+    "reading_table", "recipe_parts", "recipe_table", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure",
     "save_model",
     "save_splits", "score_prepared", "score_splits", "seed_everything", "select_evidence", "settings",
     "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table", "source_table", "speed_table",
     "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder", "STUDY_METRICS", "study_table",
     "subsample", "SUMMARY_COLUMNS", "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits",
-    "summedits_stage", "synthetic_negatives", "threshold_for_precision", "threshold_table", "tokenize_pairs",
-    "train", "_training_batches", "training_label_map", "TrainResult", "upsert_rows", "usb_splits",
+    "summedits_stage", "synthetic_negatives", "system_table", "threshold_for_precision", "threshold_table", "tokenize_pairs",
+    "train", "_training_batches", "unsupported_examples", "training_label_map", "TrainResult", "upsert_rows", "usb_splits",
     "validation_frame", "weighted", "weights_digest", "write_study_summary"]

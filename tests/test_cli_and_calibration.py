@@ -92,11 +92,16 @@ def test_calibrate_finds_the_lowest_threshold_reaching_the_target_on_hand_made_s
     assert (result.precision, result.recall) == pytest.approx((0.8, 0.8))
     assert result.threshold_low <= result.threshold <= result.threshold_high
     assert 0 < result.reachable <= 1 and (result.n_pairs, result.n_inconsistent) == (10, 5)
+    lines = str(result).splitlines()  # what a user reads, in lines that fit a notebook
+    assert lines[0] == "10 labelled pairs (5 inconsistent), target precision 0.8:"
+    assert lines[1].startswith("  threshold 0.600 [") and "on new pairs expect precision" in lines[2]
+    assert max(map(len, lines)) <= 95
 
 
 def test_an_unreachable_target_gives_an_undefined_threshold_not_a_made_up_one():
     result = calibrate_threshold([0, 1, 0, 1], [0.9, 0.1, 0.8, 0.2], target_precision=0.9, n_resamples=50)
     assert np.isnan(result.threshold) and np.isnan(result.precision) and result.reachable < 0.5
+    assert "no threshold reaches it on these pairs" in str(result)
 
 
 @pytest.mark.parametrize("labels, message", [

@@ -231,6 +231,11 @@ def test_the_per_source_table_pools_and_splits_by_domain():
     assert table.loc["a", "roc_auc"] == 1.0 and table.loc["b", "roc_auc"] == 0.5
     assert table.loc["pooled", "n"] == 6 and table.loc["pooled", "n_inconsistent"] == 3
     assert table.loc["a", "balanced_accuracy"] == 1.0
+    one_class = pd.concat([df, pd.DataFrame({"label": [2, 2], "domain": ["c", "c"]})], ignore_index=True)
+    table = utils.source_table({"s": one_class}, {"s": np.r_[p, 0.4, 0.7]}, threshold=0.5).set_index("domain")
+    assert table.loc["c", ["n", "n_inconsistent"]].tolist() == [2, 0]  # counted, and every metric undefined
+    assert table.loc["c", ["roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"]].isna().all()
+    assert table.loc["pooled", "n"] == 8 and table.loc["a", "roc_auc"] == 1.0
 
 
 def test_a_new_source_is_one_part_and_weights_repeat_or_thin_its_pairs():

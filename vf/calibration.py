@@ -32,6 +32,17 @@ class Calibration:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def __str__(self) -> str:
+        """What a user reads: the threshold and its interval, and the precision and recall to expect."""
+        head = f"{self.n_pairs} labelled pairs ({self.n_inconsistent} inconsistent), target precision " \
+               f"{self.target_precision:g}"
+        if np.isnan(self.threshold):
+            return f"{head}:\n  no threshold reaches it on these pairs (one does in {self.reachable:.0%} of resamples)"
+        return (f"{head}:\n  threshold {self.threshold:.3f} [{self.threshold_low:.3f}, {self.threshold_high:.3f}]\n"
+                f"  on new pairs expect precision {self.expected_precision:.2f} [{self.expected_precision_low:.2f}, "
+                f"{self.expected_precision_high:.2f}] and recall {self.expected_recall:.2f} (reached in "
+                f"{self.reachable:.0%} of resamples)")
+
 
 def check_labels(labels, n_pairs: int) -> np.ndarray:
     """Labels as booleans (True = inconsistent); 0/1 or True/False only, one per pair, both classes present."""

@@ -16,6 +16,7 @@ from .claim_sets import CLAIM_SETS, EVALUATION_ONLY, LLM_AGGREFACT_PARTS, load_c
 from .metrics import (METRICS, balanced_accuracy_at, check_scores, precision_recall_at,
                       threshold_for_false_positive_rate, threshold_for_precision)
 from .detector import HallucinationDetector
+from .recipe import DETECTOR_MIX
 
 
 def validation_frame(fib: dict, usb: dict) -> pd.DataFrame:
@@ -53,14 +54,62 @@ def evaluation_sets(fib: dict) -> dict[str, pd.DataFrame]:
             "summedits": load_summedits(),
             "dialsummeval": dialogue.assign(domain=np.where(not_abstractive, "gold_or_extractive", "abstractive"))}
 
+# the licence of each part of the recipe that is not a claim set (those are in claim_sets.CLAIM_SETS)
+PART_LICENCES = {"fib": "CC BY 4.0", "fib_other": "CC BY 4.0", "fib_model_consistent": "CC BY 4.0",
+                 "usb": "Apache-2.0", "nli": "each NLI set's (the NLI base's model card)",
+                 "synthetic": "edits of FIB (CC BY 4.0) and USB (Apache-2.0) summaries"}
+
+def recipe_table(info: dict) -> pd.DataFrame:
+    """What a built detector trained on (detector.json): per part its family, pairs (repeats counted) and licence."""
+    families = {p.name: p.family for p in DETECTOR_MIX}
+    rows = [dict(part=name, family=families.get(name, ""), pairs=n,
+                 licence=CLAIM_SETS[name][2] if name in CLAIM_SETS else PART_LICENCES.get(name, ""))
+            for name, n in info["training_pairs"].items()]
+    order = [p.name for p in DETECTOR_MIX]
+    table = pd.DataFrame(rows).set_index("part")
+    table = table.loc[sorted(table.index, key=lambda name: order.index(name) if name in order else len(order))]
+    return table.assign(share=(table["pairs"] / table["pairs"].sum()).round(3))[["family", "pairs", "share", "licence"]]
+
+def system_table(df: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
+    """Per summariser (DialSummEval's `system`): consistent and inconsistent summaries and the mean P(inconsistent)
+    of each; a label a system never got shows as empty."""
+    frame = df.assign(p=p, kind=np.where(df["label"] == INCONSISTENT, "inconsistent", "consistent"))
+    table = frame.pivot_table(index="system", columns="kind", values="p", aggfunc=["size", "mean"])
+    table.columns = [f"{'n' if stat == 'size' else 'mean P'} {kind}" for stat, kind in table.columns]
+    counts = [c for c in table.columns if c.startswith("n ")]
+    table[counts] = table[counts].fillna(0).astype(int)
+    return table.sort_values(counts[0], ascending=False).round(3)
+
+def unsupported_examples(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], per_set: int = 2,
+                         min_sentences: int = 2) -> pd.DataFrame:
+    """The first `per_set` inconsistent summaries of `min_sentences` or more sentences in each set, one row per
+    sentence with its P(inconsistent); the least supported sentence of each summary marked."""
+    rows = []
+    for name, df in sets.items():
+        bad = df[df["label"] == INCONSISTENT].head(200)
+        claims = detector.score_claims(bad["premise"], bad["hypothesis"], progress=False)
+        long = [pair for pair, part in claims.groupby("pair") if len(part) >= min_sentences][:per_set]
+        for k, pair in enumerate(long):
+            part = claims[claims["pair"] == pair]
+            worst = part["p_inconsistent"].idxmax()
+            rows += [dict(set=name, summary=k + 1, sentence=r.claim, p_inconsistent=round(r.p_inconsistent, 3),
+                          least_supported="yes" if i == worst else "") for i, r in part.iterrows()]
+    return pd.DataFrame(rows).set_index(["set", "summary"])
+
 def source_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], threshold: float) -> pd.DataFrame:
     """Per set and domain, then pooled per set: pairs, inconsistent pairs, ROC and PR AUC, and balanced accuracy,
-    precision and recall at the shipped threshold. Pooled numbers hide offsets between domains: both are shown."""
+    precision and recall at the shipped threshold. Pooled numbers hide offsets between domains: both are shown. A
+    domain with one class only gets a row of undefined (NaN) metrics."""
     rows = []
     for name, df in sets.items():
         y_all, p_all = (df["label"] == INCONSISTENT).to_numpy(), probs[name]
         groups = [(d, (df["domain"] == d).to_numpy()) for d in sorted(df["domain"].unique())]
         for domain, mask in groups + ([("pooled", np.ones(len(df), bool))] if len(groups) > 1 else []):
+            if y_all[mask].all() or not y_all[mask].any():  # one class: every metric here is undefined
+                rows.append(dict(set=name, domain=domain, n=int(mask.sum()), n_inconsistent=int(y_all[mask].sum()),
+                                 **dict.fromkeys(["roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"],
+                                                 np.nan)))
+                continue
             y, p = check_scores(y_all[mask], p_all[mask])
             precision, recall = precision_recall_at(y, p, threshold)
             rows.append(dict(set=name, domain=domain, n=int(mask.sum()), n_inconsistent=int(y.sum()),
