@@ -157,6 +157,53 @@ def test_each_converter_reads_its_origins_format_into_the_projects_rows(real_dat
     assert [r["id"] for r in converted] == [r["id"] for r in rows]
 
 
+def claim_origin_texts(rows: list[dict], kind: str) -> list[str]:
+    """A claim set's origin file written back from the project's rows, with a filler row wherever the project left
+    one out (so that the origin's row numbers stay those of its ids)."""
+    index = lambda r: int(r["id"].rsplit("-", 1)[1])  # noqa: E731
+    if kind == "factcheck":
+        by = {index(r): r for r in rows}
+        return ["".join(json.dumps(dict(claim=by[i]["hypothesis"], evidence=by[i]["premise"],
+                                         stance=by[i]["label_orig"]) if i in by else
+                                    dict(claim="left out", evidence="left out", stance="irrelevant")) + "\n"
+                        for i in range(max(by) + 1))]
+    if kind == "begin":
+        by = {index(r): r for r in rows}
+        lines = [("\t".join([by[i]["model"], by[i]["data_source"], by[i]["premise"], by[i]["history"],
+                               by[i]["hypothesis"], by[i]["label_orig"]]) if i in by else
+                  "t5\twow\tleft out\thi\tleft out\tGeneric") for i in range(max(by) + 1)]
+        return ["model_name\tdata_source\tknowledge\tmessage\tresponse\tbegin_label\n" + "\n".join(lines) + "\n"]
+    if kind == "climate":
+        claims = {}
+        for r in rows:
+            claim_id, j = r["id"].split("-")[1:]
+            claims.setdefault(claim_id, (r["hypothesis"], {}))[1][int(j)] = r
+        return ["".join(json.dumps(dict(claim_id=cid, claim=claim, evidences=[
+            dict(evidence=ev[j]["premise"], evidence_label=ev[j]["label_orig"], article=ev[j]["article"])
+            if j in ev else dict(evidence="left out", evidence_label="SUPPORTS", article="x")
+            for j in range(max(ev) + 1)])) + "\n" for cid, (claim, ev) in claims.items())]
+    return ["".join(json.dumps(dict(id=r["samsum_id"], model_id=r["model_id"], summary=r["hypothesis"],
+                                    dialogue="| " + " | ".join(r["premise"].split("\n")),
+                                    annotations=[dict(consistency=c) for c in json.loads(
+                                        r["label_orig"].split("consistency ")[1].split(" mean")[0])])) + "\n"
+                    for r in rows)]
+
+
+@pytest.mark.parametrize("target, kind", [
+    ("claims/factcheck_gpt/subtask3.jsonl", "factcheck"), ("claims/begin/dev_cmu.jsonl", "begin"),
+    ("claims/begin/test_wow.jsonl", "begin"), ("claims/climate_fever/climate_fever.jsonl", "climate"),
+    ("dialsummeval/human_judgment.jsonl", "dialsummeval")])
+def test_each_claim_converter_keeps_the_projects_rows_groups_and_fields(real_data, target, kind):
+    rows = [json.loads(line) for line in (real_data / target).read_text().splitlines()]
+    converted = fetch.converted_of(target).convert(claim_origin_texts(rows, kind), target)
+    assert fetch.content_digest(converted) == fetch.CONTENT[target]
+    assert [r["id"] for r in converted] == [r["id"] for r in rows]  # the filler rows are not kept
+    for mine, theirs in zip(converted, rows):  # every field a loader reads
+        assert {k: theirs[k] for k in mine} == mine, mine["id"]
+    with pytest.raises(utils.DataError, match="rows are not in the origin's files .* Nothing was kept"):
+        fetch.converted_of(target).convert(claim_origin_texts(rows[:-1], kind), target)  # its last row gone
+
+
 def test_every_converted_file_has_its_content_digest(real_data):
     for converted in fetch.CONVERTED:
         for target in converted.files:

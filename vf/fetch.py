@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import hashlib
 import io
 import json
@@ -200,10 +201,109 @@ CONVERTED = (
 )
 
 
+# ----------------------------------------------------------------------------- converted claim sets
+
+# target file -> [[id, group_id], ...]: the rows the project kept from its origin (rows overlapping reserved
+# benchmarks, repeats and rows without a label left out: each set's PROVENANCE.md) and the group each is split by.
+# Ids and groups only, no text.
+KEPT = json.loads(gzip.decompress(Path(__file__).with_name("claims_kept.json.gz").read_bytes()))
+
+
+def premise_id(premise: str) -> str:
+    """The claim sets' doc_id: SHA-1 of the premise's lower-cased alphanumeric words (first 16 hex)."""
+    return hashlib.sha1(" ".join(re.findall(r"[a-z0-9]+", premise.lower())).encode()).hexdigest()[:16]
+
+
+def kept_rows(parsed: dict[str, dict], target: str, label_of) -> list[dict]:
+    """The origin's rows (by id) that the project kept, in its order, with their label, group and doc_id."""
+    missing = [id_ for id_, _ in KEPT[target] if id_ not in parsed]
+    if missing:
+        raise DataError(f"{target}: {len(missing)} of the project's rows are not in the origin's files (e.g. "
+                        f"{missing[0]}): the origin is not the one this project was built on. Nothing was kept.")
+    return [{**parsed[id_], "label": label_of(parsed[id_]["label_orig"]), "id": id_,
+             "doc_id": premise_id(parsed[id_]["premise"]), "group_id": group} for id_, group in KEPT[target]]
+
+
+def from_factcheck(texts: list[str], target: str) -> list[dict]:
+    """Factcheck-GPT's claim-evidence stance jsonl: claim, evidence, stance; only completely-support is supported."""
+    records = [json.loads(line) for line in texts[0].splitlines() if line.strip()]
+    parsed = {f"factcheck_gpt-{i}": dict(premise=r["evidence"], hypothesis=r["claim"], label_orig=r["stance"],
+                                         domain="web_claims") for i, r in enumerate(records)}
+    return kept_rows(parsed, target, lambda stance: int(stance != "completely-support"))
+
+
+def from_begin(texts: list[str], target: str) -> list[dict]:
+    """BEGIN's tsv (model_name, data_source, knowledge, message, response, begin_label), no quoting: the response
+    against its knowledge snippet; only "Fully attributable" is supported."""
+    split = Path(target).stem
+    reader = csv.DictReader(io.StringIO(texts[0]), delimiter="\t", quoting=csv.QUOTE_NONE)
+    parsed = {f"begin-{split}-{i}": dict(premise=r["knowledge"], hypothesis=r["response"], label_orig=r["begin_label"],
+                                        domain="dialogue", model=r["model_name"], data_source=r["data_source"],
+                                        history=r["message"]) for i, r in enumerate(reader)}
+    return kept_rows(parsed, target, lambda label: int(label != "Fully attributable"))
+
+
+def from_climate_fever(texts: list[str], target: str) -> list[dict]:
+    """Climate-FEVER's jsonl: each claim against each of its evidence sentences (and the sentence's article); only
+    SUPPORTS is supported."""
+    parsed = {}
+    for line in texts[0].splitlines():
+        if line.strip():
+            r = json.loads(line)
+            for j, e in enumerate(r["evidences"]):
+                parsed[f"climate_fever-{r['claim_id']}-{j}"] = dict(
+                    premise=e["evidence"], hypothesis=r["claim"], label_orig=e["evidence_label"],
+                    domain="climate_claims", article=e["article"])
+    return kept_rows(parsed, target, lambda label: int(label != "SUPPORTS"))
+
+
+# DialSummEval's model ids (its paper's table): the reference, two extractive baselines, then the systems
+DIALSUMMEVAL_SYSTEMS = dict(zip("ABCDEFGHIJKLMN", (
+    "GOLD", "LONGEST_3", "LEAD_3", "PGN", "Transformer", "BART", "PEGASUS", "UniLM", "CODS", "ConvoSumm", "MV_BART",
+    "PLM", "PNEP", "S_BART")))
+
+
+def from_dialsummeval(texts: list[str], target: str) -> list[dict]:
+    """DialSummEval's expert judgments: the dialogue one turn a line, the summary as released, the mean of the 3
+    experts' consistency ratings (<= 2 inconsistent, >= 4.5 consistent; the kept rows are those two ends)."""
+    parsed = {}
+    for line in texts[0].splitlines():
+        if line.strip():
+            r = json.loads(line)
+            scores = [a["consistency"] for a in r["annotations"]]
+            mean = sum(scores) / len(scores)
+            parsed[f"dialsummeval-{r['id']}-{r['model_id']}"] = dict(
+                premise="\n".join(t.strip() for t in r["dialogue"].split("|") if t.strip()), hypothesis=r["summary"],
+                label_orig=f"expert consistency {scores} mean {mean:.2f}", domain="dialogue_summ",
+                system=DIALSUMMEVAL_SYSTEMS[r["model_id"]], model_id=r["model_id"],
+                consistency_mean=round(mean, 4))
+    return kept_rows(parsed, target, lambda label: int(float(label.rsplit(" ", 1)[1]) <= 2))
+
+
+CLAIMS = (
+    Converted("Factcheck-GPT", "yuxiaw/Factcheck-GPT", "a9e6a04a953ad880806529c504a679dd1ad06528",
+              {"claims/factcheck_gpt/subtask3.jsonl": ("subtasks/subtask3_claim_evidence_stance.jsonl",)},
+              from_factcheck, "Apache-2.0; evidence is third-party web text: research use", restricted=True),
+    Converted("BEGIN", "google/BEGIN-dataset", "6e65f0d5a1ed1b9574643a7640ff1678d4e979b5",
+              {f"claims/begin/{split}_{src}.jsonl": (f"{folder}/begin_{split}_{src}.tsv",)
+               for split, src, folder in (("dev", "cmu", "cmu-dog"), ("dev", "tc", "topicalchat"),
+                                          ("dev", "wow", "wow"), ("test", "wow", "wow"))},
+              from_begin, "CC BY 4.0 (WoW, CMU-DoG) / CDLA-Sharing 1.0 (TopicalChat)"),
+    Converted("Climate-FEVER", "tdiggelm/climate-fever-dataset", "03de61617b10a5c1935f8e08bb0e8ac1ee775356",
+              {"claims/climate_fever/climate_fever.jsonl": ("dataset/climate-fever.jsonl",)}, from_climate_fever,
+              "no licence stated: research use; Wikipedia CC BY-SA 3.0", restricted=True),
+    Converted("DialSummEval", "kite99520/DialSummEval", "667118e10ae69ef8cbc5cbddec0ce91b5c9c6187",
+              {"dialsummeval/human_judgment.jsonl": ("annotation_campus/human_judgment.jsonl",)}, from_dialsummeval,
+              "no licence stated: research use; SAMSum dialogues CC BY-NC-ND 4.0: non-commercial", restricted=True),
+)
+CONVERTED = CONVERTED + CLAIMS
+
+
 def content_digest(rows: list[dict]) -> str:
-    """sha256 of the fields the loaders read, row by row: premise, hypothesis, label, original label."""
-    text = "\n".join(json.dumps([r["premise"], r["hypothesis"], r["label"], r["label_orig"]], ensure_ascii=False)
-                     for r in rows)
+    """sha256 of the fields the loaders read, row by row: premise, hypothesis, label, original label, and the group a
+    claim set splits by."""
+    text = "\n".join(json.dumps([r["premise"], r["hypothesis"], r["label"], r["label_orig"],
+                                 *([r["group_id"]] if "group_id" in r else [])], ensure_ascii=False) for r in rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
