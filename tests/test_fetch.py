@@ -3,9 +3,11 @@ loaders read them, a wrong checksum is refused, a half-written file is never use
 import functools
 import hashlib
 import http.server
+import csv
 import json
 import re
 import threading
+from io import StringIO
 import urllib.request
 
 import pytest
@@ -119,7 +121,7 @@ def test_without_network_or_local_data_the_error_names_the_files_and_both_ways(o
 
 def test_a_set_without_a_known_origin_says_how_to_get_it(origin):
     with pytest.raises(utils.DataError, match="knows no public origin .* Set VF_DATA_DIR"):
-        fetch.fetched("claims/lfqa")
+        fetch.fetched("claims/wice")  # a set this project does not use
 
 
 def test_every_registered_file_is_the_projects_copy_at_a_pinned_commit(real_data):
@@ -182,6 +184,34 @@ def claim_origin_texts(rows: list[dict], kind: str) -> list[str]:
             dict(evidence=ev[j]["premise"], evidence_label=ev[j]["label_orig"], article=ev[j]["article"])
             if j in ev else dict(evidence="left out", evidence_label="SUPPORTS", article="x")
             for j in range(max(ev) + 1)])) + "\n" for cid, (claim, ev) in claims.items())]
+    if kind == "faithdial":
+        texts = []
+        for path in fetch.FAITHDIAL_FILES:
+            folder, stem = path.split("/")[1], path.split("/")[2].removesuffix(".csv")
+            by = {index(r): r for r in rows if r["split"] == f"{folder}/{stem}"}
+            gold = folder == "gold"
+            out = StringIO()
+            writer = csv.writer(out)
+            writer.writerow(["evidence", "history", "response", "BEGIN", "VRM"] if gold else
+                            ["knowledge", "history", folder.lower(), "begin_label", "vrm_label"])
+            for i in range(max(by, default=-1) + 1):
+                r = by.get(i, dict(premise="left out", history="", hypothesis="left out", label_orig="generic"))
+                writer.writerow([r["premise"], r["history"], r["hypothesis"], r["label_orig"], "ack."])
+            texts.append(out.getvalue())
+        return texts
+    if kind == "lfqa":
+        questions = {}
+        for r in rows:
+            j = index(r)
+            questions.setdefault(r["question_id"], (r, {}))[1][j] = r
+        annotations = [dict(questionid=str(q), question=first["question"], annotations=[
+            dict(labels=by[j]["annotator_labels"], answer=by[j]["hypothesis"]) if j in by else
+            dict(labels=["supported", "not_supported", "partially"], answer="no majority")
+            for j in range(max(by) + 1)]) for q, (first, by) in questions.items()]
+        docs = [dict(question_id=q, question=first["question"], docs=[dict(
+            title=first["premise"].split("\n", 1)[0], text=first["premise"].split("\n", 1)[1])])
+            for q, (first, _) in questions.items()]
+        return [json.dumps(annotations), json.dumps(docs)]
     return ["".join(json.dumps(dict(id=r["samsum_id"], model_id=r["model_id"], summary=r["hypothesis"],
                                     dialogue="| " + " | ".join(r["premise"].split("\n")),
                                     annotations=[dict(consistency=c) for c in json.loads(
@@ -192,7 +222,8 @@ def claim_origin_texts(rows: list[dict], kind: str) -> list[str]:
 @pytest.mark.parametrize("target, kind", [
     ("claims/factcheck_gpt/subtask3.jsonl", "factcheck"), ("claims/begin/dev_cmu.jsonl", "begin"),
     ("claims/begin/test_wow.jsonl", "begin"), ("claims/climate_fever/climate_fever.jsonl", "climate"),
-    ("dialsummeval/human_judgment.jsonl", "dialsummeval")])
+    ("dialsummeval/human_judgment.jsonl", "dialsummeval"), ("claims/faithdial_audit/audit.jsonl", "faithdial"),
+    ("claims/lfqa/gpt3_whudoc.jsonl", "lfqa"), ("claims/lfqa/webgpt.jsonl", "lfqa")])
 def test_each_claim_converter_keeps_the_projects_rows_groups_and_fields(real_data, target, kind):
     rows = [json.loads(line) for line in (real_data / target).read_text().splitlines()]
     converted = fetch.converted_of(target).convert(claim_origin_texts(rows, kind), target)

@@ -257,6 +257,67 @@ def from_climate_fever(texts: list[str], target: str) -> list[dict]:
     return kept_rows(parsed, target, lambda label: int(label != "SUPPORTS"))
 
 
+FAITHDIAL_FILES = tuple(f"data-audit/{model}/{model.lower()}_processed_{source}.csv" for model, sources in (
+    ("CTRL", ("cmu", "topicalchat", "wow")), ("DoHA", ("cmu", "topical", "wow")), ("GPT2", ("cmu", "topical", "wow")))
+    for source in sources) + tuple(f"data-audit/gold/{source}.csv" for source in ("cmu", "topical", "wow"))
+
+
+def faithdial_label(label: str) -> int:
+    """FaithDial's BEGIN-taxonomy label (its case and spelling vary): entailment alone is supported."""
+    return int(label.strip().lower() != "entailment")
+
+
+def from_faithdial(texts: list[str], target: str) -> list[dict]:
+    """FaithDial's audit CSVs, one per model and source (knowledge or evidence, history, the response, the BEGIN
+    label): each response against its knowledge snippet."""
+    parsed = {}
+    for path, text in zip(FAITHDIAL_FILES, texts):
+        folder, stem = Path(path).parent.name, Path(path).stem
+        reader = csv.DictReader(io.StringIO(text))
+        premise = "knowledge" if "knowledge" in reader.fieldnames else "evidence"
+        label = "begin_label" if "begin_label" in reader.fieldnames else "BEGIN"
+        response = next(c for c in reader.fieldnames if c not in (premise, "history", label, "vrm_label", "VRM"))
+        source = stem.rsplit("_", 1)[-1].replace("topicalchat", "topical")
+        model = "gold (human)" if folder == "gold" else folder.lower()
+        for i, r in enumerate(reader):
+            parsed[f"faithdial-{folder}-{stem}-{i}"] = dict(
+                premise=r[premise], hypothesis=r[response], label_orig=r[label], domain="dialogue", model=model,
+                data_source=source, history=r["history"])
+    return kept_rows(parsed, target, faithdial_label)
+
+
+LFQA_SETTINGS = ("alpaca", "alpaca_wdoc", "gpt3", "gpt3_wdoc", "gpt3_whudoc", "webgpt")
+
+
+def lfqa_docs(setting: str) -> str:
+    """The evidence documents a setting's answers were annotated against: the human answerers' documents for
+    gpt3_whudoc (its answers were generated from them), WebGPT's for the others (LFQA's PROVENANCE.md)."""
+    return "docs-human.json" if setting == "gpt3_whudoc" else "docs-webgpt.json"
+
+
+def from_lfqa(texts: list[str], target: str) -> list[dict]:
+    """LFQA-Verification's annotations (per question, each answer sentence with 3 annotators' labels) against the
+    question's documents, each as its title and text: the majority label (supported; not_supported or partially:
+    not supported), sentences without a majority left out."""
+    setting = Path(target).stem
+    docs = {q["question"]: q for q in json.loads(texts[1])}
+    parsed = {}
+    for entry in json.loads(texts[0]):
+        if entry["question"] not in docs:
+            raise DataError(f"{target}: question {entry['question'][:60]!r} has no documents in {lfqa_docs(setting)}.")
+        question = docs[entry["question"]]
+        premise = "\n\n".join(f"{d['title']}\n{d['text']}" for d in question["docs"])
+        for j, a in enumerate(entry["annotations"]):
+            votes = a["labels"]
+            majority = next((v for v in set(votes) if votes.count(v) >= 2), None)
+            if majority is not None:
+                parsed[f"lfqa-{setting}-{question['question_id']}-{j}"] = dict(
+                    premise=premise, hypothesis=a["answer"], label_orig=majority, domain="lfqa",
+                    question_id=question["question_id"], question=entry["question"], docs_file=lfqa_docs(setting),
+                    annotator_labels=votes)
+    return kept_rows(parsed, target, lambda label: int(label != "supported"))
+
+
 # DialSummEval's model ids (its paper's table): the reference, two extractive baselines, then the systems
 DIALSUMMEVAL_SYSTEMS = dict(zip("ABCDEFGHIJKLMN", (
     "GOLD", "LONGEST_3", "LEAD_3", "PGN", "Transformer", "BART", "PEGASUS", "UniLM", "CODS", "ConvoSumm", "MV_BART",
@@ -292,6 +353,12 @@ CLAIMS = (
     Converted("Climate-FEVER", "tdiggelm/climate-fever-dataset", "03de61617b10a5c1935f8e08bb0e8ac1ee775356",
               {"claims/climate_fever/climate_fever.jsonl": ("dataset/climate-fever.jsonl",)}, from_climate_fever,
               "no licence stated: research use; Wikipedia CC BY-SA 3.0", restricted=True),
+    Converted("FaithDial (audit)", "McGill-NLP/FaithDial", "25671c6e3aa7d667943b7744a2b91507e7187f83",
+              {"claims/faithdial_audit/audit.jsonl": FAITHDIAL_FILES}, from_faithdial,
+              "MIT; WoW CC BY 4.0, CMU-DoG and Topical-Chat CDLA-Sharing 1.0"),
+    Converted("LFQA-Verification", "timchen0618/LFQA-Verification", "4e905be93fbe919082d62faa77ee32c68e90237c",
+              {f"claims/lfqa/{s}.jsonl": (f"data/annotations/annotations-{s}.json", f"data/docs/{lfqa_docs(s)}")
+               for s in LFQA_SETTINGS}, from_lfqa, "no licence stated: research use", restricted=True),
     Converted("DialSummEval", "kite99520/DialSummEval", "667118e10ae69ef8cbc5cbddec0ce91b5c9c6187",
               {"dialsummeval/human_judgment.jsonl": ("annotation_campus/human_judgment.jsonl",)}, from_dialsummeval,
               "no licence stated: research use; SAMSum dialogues CC BY-NC-ND 4.0: non-commercial", restricted=True),
