@@ -128,8 +128,10 @@ def load_model(name_or_path: str | os.PathLike | None = None):
 
 def model_display_name(cfg: Config) -> str:
     """The model's name for tables and results/."""
-    return {PACKAGED_MINILM: DEFAULT_MODEL_NAME, NLI_BASE: f"NLI base ({NLI_BASE}: {DEFAULT_MODEL_NAME} after the NLI stage)"}.get(
-        cfg.model_name, cfg.model_name)
+    names = {PACKAGED_MINILM: DEFAULT_MODEL_NAME,
+             NLI_BASE: f"NLI base ({NLI_BASE}: {DEFAULT_MODEL_NAME} after the NLI stage)",
+             NLI_FULL: f"full NLI base ({NLI_FULL}: {DEFAULT_MODEL_NAME} after the full NLI stage)"}
+    return names.get(cfg.model_name, cfg.model_name)
 
 
 def save_model(model, tokenizer, folder: str | os.PathLike, cfg: Config, history: pd.DataFrame | None = None) -> Path:
