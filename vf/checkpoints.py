@@ -127,7 +127,8 @@ def _prepare_checkpoint_dir(folder: Path | None, resume: bool) -> bool:
     if previous.exists():
         shutil.rmtree(previous)
     os.replace(folder, previous)
-    print(f"{folder}: an earlier run's checkpoint moved to {previous.name} (VF_RESUME=1 continues a run instead)")
+    print(f"{folder}: an earlier run's checkpoint moved to {previous.name}\n  (VF_RESUME=1 continues a run "
+          "instead)")
     return False
 
 

@@ -85,8 +85,8 @@ def fit_pairs(tokenizer, premises: list[str], hypotheses: list[str], max_length:
                 cut[k] += 1
     if cut[1] and (name, cut[1], len(premises)) not in _REPORTED_CUTS:  # once per set and process
         _REPORTED_CUTS.add((name, cut[1], len(premises)))
-        print(f"{name}: cut {cut[0]} documents and {cut[1]} of {len(premises)} summaries "
-              f"(those over 3/4 of the {max_length}-token window)")
+        print(f"{name}: {cut[0]} documents cut; {cut[1]} of {len(premises)} summaries over 3/4 of the "
+              f"{max_length}-token window")
     return premises, hypotheses
 
 

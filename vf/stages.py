@@ -156,8 +156,8 @@ def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     if not (folder / "model.safetensors").exists() and (kept_nli_base(cfg) / KEPT_WEIGHTS).exists():
         return restore_nli_base(cfg, fib)
     return found_or_built(folder, Path(cfg.results_dir) / "nli" / "timing.json",
-                          lambda t: f"NLI base found in {folder}: built earlier ({t['pairs']:,} pairs, {t['updates']} "
-                                    f"updates, {t['seconds'] / 60:.1f} min on {t['device']})",
+                          lambda t: f"NLI base found in {folder}, built earlier:\n  {t['pairs']:,} pairs, "
+                                    f"{t['updates']} updates, {t['seconds'] / 60:.1f} min on {t['device']}",
                           lambda: build_nli_base(cfg, fib))
 
 

@@ -141,7 +141,7 @@ def _set_up_training(model, tokenizer, train_df: pd.DataFrame, cfg: Config,
         if cfg.class_weighted else None
     if rank == 0:
         print(f"{len(features)} pairs, {len(loader)} batches of {cfg.batch_size} per epoch, {cfg.grad_accum} per "
-              f"update -> {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
+              f"update:\n  {updates_per_epoch} updates/epoch x {cfg.epochs} epochs = {total_updates} updates on {device}"
               + (" (bf16 autocast)" if bf16 else "") + (f", {world} processes" if world > 1 else ""))
     return TrainingSetup(loader, sampler, optimizer, scheduler, device, bf16, ddp_model, class_weight,
                          not_entailed_ids(model.config) if merged else None, updates_per_epoch, total_updates, rank,
