@@ -58,7 +58,7 @@ def plot_study(full: pd.DataFrame, balanced_pair_ids, by_seed: dict[str, dict[in
     from sklearn.metrics import roc_auc_score, roc_curve
     balanced = full["pair_id"].isin(set(balanced_pair_ids)).to_numpy()
     y = (full["label"] == INCONSISTENT).to_numpy()[balanced]
-    fig = plt.figure(figsize=(10, 7.5))
+    fig = plt.figure(figsize=(9, 7))  # 9 inches: 900 px, a notebook's width on GitHub, with text a reader can read
     grid = fig.add_gridspec(2, len(by_seed))
     half = max(1, len(by_seed) // 2)
     ax_roc, ax_auc = fig.add_subplot(grid[0, :half]), fig.add_subplot(grid[0, half:])
