@@ -109,6 +109,7 @@ def test_the_default_detector_is_what_the_lever_rules_decided():
     cfg = utils.get_config("cpu")
     assert (cfg.detector_base or cfg.model_name) == decision["base"]["chosen"]
     assert set(cfg.detector_leave_out) == {f for f, d in decision["families"].items() if not d["kept"]}
+    assert cfg.detector_keep == {"selected": "best", "last": "last"}[decision["selection"]["chosen"]]
     readings = REPO / "results" / "detector" / "readings_decision.json"
     assert not readings.exists() or (cfg.detector_mode or "evidence") == utils.read_json(readings)["chosen_mode"]
 

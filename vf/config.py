@@ -71,6 +71,8 @@ class Config:
     # how the detector reads a long document: None, as it trained (its evidence); "chunk": windows over the whole
     # document, the best-supported counting (chosen on validation: experiments/detector_readings.py)
     detector_mode: str | None = None
+    # the detector's kept update: "best" on its sources' validation, or "last" (experiments/detector_levers.py, rule 3)
+    detector_keep: str = "best"
     # FIB's other distractor sets over training documents in that mix, all inconsistent rewrites of references
     # (1,661 in all; None: every one): as many as FIB train's 350 references, so that a reference-like summary does
     # not lean inconsistent (chosen on validation: experiments/detector_levers.py)

@@ -31,7 +31,10 @@ def _mix_stage(name: str, tokenizer, pairs: pd.DataFrame, frames: dict[str, pd.D
     updates = int(np.ceil(len(pairs) / cfg.batch_size / cfg.grad_accum)) * stage_cfg.epochs
     every = max(1, updates // (3 * stage_cfg.epochs))
     stage_cfg = dataclasses.replace(stage_cfg, eval_every=every, checkpoint_every=every)
-    return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg, mean_over=mean_over))
+    if cfg.detector_keep not in ("best", "last"):
+        raise ConfigError(f"detector_keep must be 'best' or 'last', got {cfg.detector_keep!r}")
+    return Stage(name, stage_cfg, pairs, Evaluator.from_frames(tokenizer, frames, stage_cfg, mean_over=mean_over),
+                 keep=cfg.detector_keep)
 
 
 def detector_stage(tokenizer, mix: pd.DataFrame, fib: dict, cfg: Config, selection=DETECTOR_MIX,
