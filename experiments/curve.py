@@ -72,11 +72,14 @@ def start_model(name: str, cfg: utils.Config, base: Path, fib: dict, usb: list) 
     # a checkpoint at each evaluation: a stopped run loses at most a quarter of the stage
     stage = dataclasses.replace(stage, cfg=dataclasses.replace(stage.cfg, checkpoint_every=stage.cfg.eval_every))
     checkpoints, start = folder.with_name(f"{name}_checkpoints"), time.time()
+    latest = checkpoints / "latest.json"  # a stopped run's checkpoint: this run's minutes cover the rest only
+    resumed = int(json.loads(latest.read_text())["checkpoint"].rsplit("-", 1)[1]) if latest.exists() else 0
     result = utils.run_stage(model, tokenizer, stage, checkpoints)
     utils.save_model(model, tokenizer, folder, stage.cfg, result.history)
     shutil.rmtree(checkpoints)
     return folder, dict(stage=stage.name, updates=int(result.history["update"].iloc[-1]),
-                        kept_update=result.best_update, seconds=round(time.time() - start, 1))
+                        kept_update=result.best_update, seconds=round(time.time() - start, 1),
+                        resumed_from_update=resumed)
 
 
 def run_cell(name: str, size: int, cfg: utils.Config, start: Path, fib: dict) -> tuple[pd.DataFrame, pd.DataFrame,
