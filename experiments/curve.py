@@ -203,10 +203,10 @@ def write_summary(folder: Path) -> None:
     if not (folder / "scores.csv").exists():
         print("no cells yet")
         return
-    _, summary, worth, figure = curve.summarise_curve(folder)
+    _, summary, worth, _ = curve.summarise_curve(folder)
     shown = summary[(summary["split"] == "test") & (summary["metric"] == "roc_auc")]
     print(shown[["condition", "size", "seeds", "mean", "ci_low", "ci_high"]].round(3).to_string(index=False))
-    print(worth.round(3).to_string(index=False), f"\nfigure: {figure}")
+    print(worth.round(3).to_string(index=False), f"\nsummary.csv, worth.csv and the figure written to {folder}")
 
 
 if __name__ == "__main__":
