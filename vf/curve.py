@@ -230,13 +230,17 @@ def plot_curve(summary: pd.DataFrame, worth: pd.DataFrame, scores: pd.DataFrame,
         ax_lift.errorbar(lift["size"] * offset, lift["mean"], yerr=[lift["mean"] - lift["ci_low"],
                          lift["ci_high"] - lift["mean"]], fmt="o-", capsize=3, ms=4,
                          color=condition_color(b, k), label=f"minus {b}")
+    paired = [(seeds.loc[(a, n)] - seeds.loc[(b, n)]).dropna().to_numpy() for a, b in CURVE_LIFTS[:2] for n in sizes
+              if (a, n) in seeds.index and (b, n) in seeds.index]
+    paired = np.concatenate(paired + [np.zeros(1)])
+    ax_lift.set_ylim(paired.min() - 0.05, paired.max() + 0.05)  # the seeds' differences, not a few seeds' t bars
     ax_lift.axhline(0, color="grey", ls="--", lw=1)
     ax_lift.set_xscale("log")
     ax_lift.set_xticks(sizes, list(map(str, sizes)))
     ax_lift.minorticks_off()
     ax_lift.set(xlabel="labelled FIB training documents", ylabel="ROC AUC difference",
                 title="usb_then_fib, paired by seed (95% t)")
-    ax_lift.legend(fontsize=7.5, loc="upper right")
+    ax_lift.legend(fontsize=7.5, loc="lower left")
     if not worth.empty:
         text = "; ".join(f"{r.size}: {_documents_text(r.documents)}" for r in worth.itertuples() if r.size > 0)
         fig.text(0.01, 0.005, f"fib_only needs N documents to match usb_then_fib with n (n: N): {text}",
