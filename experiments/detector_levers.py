@@ -25,7 +25,7 @@ import pandas as pd
 import utils
 from experiments import common
 
-CLAIM_FAMILIES = ("web", "lfqa", "dialogue")
+CLAIM_FAMILIES = utils.CLAIM_FAMILIES
 FULL = dict(detector_base="nli-full")
 VARIANTS = {  # config overrides of the recipe, each one change from `all_claims`
     "all_claims": FULL,
@@ -82,7 +82,7 @@ def decide(table: pd.DataFrame) -> dict:
         without = f"without_{family}"
         if not {"all_claims", without} <= set(rows.index):
             continue
-        others = [f"family_{f}" for f in ("news", "wikipedia", "nli", *CLAIM_FAMILIES) if f != family]
+        others = [c for c in rows.columns if c.startswith("family_") and c != f"family_{family}"]
         gain_without = float(rows.loc[without, others].mean() - rows.loc["all_claims", others].mean())
         fib_cost = float(rows.loc[without, "fib_validation_all"] - rows.loc["all_claims", "fib_validation_all"])
         families[family] = dict(others_gain_when_left_out=gain_without, fib_cost_of_keeping=fib_cost,

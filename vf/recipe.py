@@ -102,7 +102,8 @@ DETECTOR_MIX = (
     claim_part("begin", "dialogue"),
     claim_part("faithdial_audit", "dialogue"),
 )
-CLAIM_PARTS = tuple(p for p in DETECTOR_MIX if p.family in ("web", "lfqa", "dialogue"))
+CLAIM_FAMILIES = ("web", "lfqa", "dialogue")
+CLAIM_PARTS = tuple(p for p in DETECTOR_MIX if p.family in CLAIM_FAMILIES)
 
 
 def leave_family_out(parts, family: str) -> tuple[tuple, tuple]:

@@ -53,9 +53,8 @@ def shortcut_table(cfg: Config, row: dict, path: Path | None = None) -> pd.DataF
     table = upsert_rows(path or Path(cfg.results_dir) / SHORTCUT_FILE, pd.DataFrame([row]), "model")
     known = SHORTCUT_ORDER[:SHORTCUT_ORDER.index(row["model"])] if row["model"] in SHORTCUT_ORDER else ()
     order = [name for name in known if name in set(table["model"])] + [row["model"]]
-    table = table.set_index("model").loc[order].reset_index()
     print(f"{row['documents']} held-out FIB documents: {row['n_reference']} references, "
           f"{row['n_model_consistent']} consistent model summaries,\n  {row['n_inconsistent']} inconsistent summaries")
     means = {"mean_reference": "reference", "mean_model_consistent": "model consistent",
              "mean_inconsistent": "inconsistent"}
-    return table.set_index("model")[["style_auc", *means]].rename(columns=means).round(3)
+    return table.set_index("model").loc[order, ["style_auc", *means]].rename(columns=means).round(3)
