@@ -34,7 +34,8 @@ def held_out_from_both(kept: dict, full: dict, recorded_pairs: int) -> pd.DataFr
     trained = nli_training_pairs(draw(kept_cfg.nli_sets), kept_cfg)
     if len(trained) != recorded_pairs:
         raise SystemExit(f"the kept base's training draw rebuilds to {len(trained):,} pairs, but it recorded "
-                         f"{recorded_pairs:,}: the data or the split changed since, so held-out pairs cannot be told apart.")
+                         f"{recorded_pairs:,}: the data or the split changed since, so held-out pairs cannot be "
+                         "told apart.")
     validation = draw(full["nli_sets"])["validation"]
     seen = validation[KEY].merge(trained[KEY], on=KEY, how="left", indicator=True)["_merge"].eq("both").to_numpy()
     print(f"{int(seen.sum())} of {len(validation)} held-out pairs of the full stage were in the kept base's training")
