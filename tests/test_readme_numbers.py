@@ -35,14 +35,14 @@ def values(text: str) -> list[float]:
 
 
 # the README and the pages moved out of it (docs/engineering.md's benchmark tables cite their files in the prose)
-@pytest.mark.parametrize("page", ["README.md", "docs/history.md", "docs/reference.md"])
+@pytest.mark.parametrize("page", ["README.md", "docs/history.md", "docs/reference.md", "docs/detector_history.md"])
 def test_every_number_in_a_results_table_is_in_the_file_it_cites(page):
     readme = (REPO / page).read_text()
     checked = 0
     for table, files in tables_with_sources(readme):
         cells = [cell for line in table[2:] for cell in line.split("|")[2:]]  # data rows, past the label column
         numbers = [v for cell in cells for v in NUMBER.findall(cell)]
-        if not numbers:
+        if not numbers or table[0].startswith("| target |"):  # targets are set, not measured
             continue
         assert files, f"a table of {page} with numbers cites no results file:\n{table[0]}"
         for name in files:
