@@ -4,7 +4,7 @@
 #                  into data/raw/, checked against vf/data_checksums.json
 # make test      : set up .venv, then run the unit tests and the notebooks' smoke executions
 # make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base
-# make detector  : the shipped detector, models/detector (from the NLI base)
+# make detector  : the shipped detector, models/detector (from the full NLI stage, built first where missing)
 # make nli-full  : the full NLI stage (every pair, Climate-FEVER too), models/nli_full: a base for the detector
 PYTHON ?= python3
 VENV := .venv
@@ -48,7 +48,7 @@ models/nli_full/model.safetensors: | $(VENV)/installed data
 	@$(call timed,$(VENV)/bin/python -m experiments.nli_base --full,nli_full)
 
 detector: $(DETECTOR)
-$(DETECTOR): | $(NLI_BASE)
+$(DETECTOR): | $(NLI_BASE) models/nli_full/model.safetensors
 	@echo "== detector (profile $${VF_PROFILE:-cpu})"
 	@$(call timed,$(VENV)/bin/python -m experiments.detector,detector)
 

@@ -1,5 +1,5 @@
-"""Build the shipped detector: the NLI base trained on every source (vf.guardrail.detector_mix), saved with its
-reading and thresholds in models/detector (make detector). Notebook 4 evaluates it.
+"""Build the shipped detector: its base (Config.detector_base, the full NLI stage's) trained on the recipe's mix
+(vf/recipe.py), saved with its reading and thresholds in models/detector (make detector). Notebook 4 evaluates it.
 
     python -m experiments.detector [--profile cpu] [--out models/detector]
 """
