@@ -225,17 +225,24 @@ def test_thresholds_for_precision_and_false_positive_rate_by_hand():
 
 
 def test_the_per_source_table_pools_and_splits_by_domain():
-    df = pd.DataFrame({"label": [0, 2, 0, 2, 0, 2], "domain": ["a", "a", "a", "b", "b", "b"]})
-    p = np.array([0.9, 0.1, 0.8, 0.2, 0.3, 0.6])
+    from vf.judge import MIN_PER_CLASS as n
+    # a: every inconsistent summary (0.9) above every consistent one (0.1); b: all scored 0.6
+    df = pd.DataFrame({"label": [0] * n + [2] * n + [0] * n + [2] * n, "domain": ["a"] * 2 * n + ["b"] * 2 * n})
+    p = np.r_[np.full(n, 0.9), np.full(n, 0.1), np.full(2 * n, 0.6)]
     table = utils.source_table({"s": df}, {"s": p}, threshold=0.5).set_index("domain")
     assert table.loc["a", "roc_auc"] == 1.0 and table.loc["b", "roc_auc"] == 0.5
-    assert table.loc["pooled", "n"] == 6 and table.loc["pooled", "n_inconsistent"] == 3
-    assert table.loc["a", "balanced_accuracy"] == 1.0
-    one_class = pd.concat([df, pd.DataFrame({"label": [2, 2], "domain": ["c", "c"]})], ignore_index=True)
-    table = utils.source_table({"s": one_class}, {"s": np.r_[p, 0.4, 0.7]}, threshold=0.5).set_index("domain")
+    assert table.loc["pooled", "n"] == 4 * n and table.loc["pooled", "n_inconsistent"] == 2 * n
+    assert table.loc["a", "balanced_accuracy"] == 1.0 and table.loc["b", "balanced_accuracy"] == 0.5
+    # c: one class only; d: one inconsistent summary among many, whose rank alone would be its "ROC AUC"
+    few = pd.DataFrame({"label": [2, 2] + [0] + [2] * (n + 2), "domain": ["c", "c"] + ["d"] * (n + 3)})
+    table = utils.source_table({"s": pd.concat([df, few], ignore_index=True)},
+                               {"s": np.r_[p, 0.4, 0.7, 0.9, np.linspace(0, 0.8, n + 2)]}, threshold=0.5)
+    table = table.set_index("domain")
     assert table.loc["c", ["n", "n_inconsistent"]].tolist() == [2, 0]  # counted, and every metric undefined
-    assert table.loc["c", ["roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"]].isna().all()
-    assert table.loc["pooled", "n"] == 8 and table.loc["a", "roc_auc"] == 1.0
+    assert table.loc["d", ["n", "n_inconsistent"]].tolist() == [n + 3, 1]
+    for domain in ("c", "d"):
+        assert table.loc[domain, ["roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"]].isna().all()
+    assert table.loc["pooled", "n"] == 4 * n + n + 5 and table.loc["a", "roc_auc"] == 1.0
 
 
 def test_a_new_source_is_one_part_and_weights_repeat_or_thin_its_pairs():
@@ -283,3 +290,18 @@ def test_claim_parts_train_on_their_train_split_and_a_family_is_held_out_whole(r
     assert {p.family for p in trained} == {"news", "wikipedia", "nli", "lfqa"}
     with pytest.raises(utils.ConfigError, match="no part of family 'climate'"):
         utils.recipe_parts(utils.get_config("cpu", detector_leave_out=("climate",)))
+
+
+def test_the_decision_table_states_each_rule_with_its_numbers():
+    levers = {"base": dict(full=0.84, kept=0.82, chosen="nli-full"),
+              "families": {"web": dict(others_gain_when_left_out=-0.009, fib_cost_of_keeping=0.02, kept=False)},
+              "selection": dict(mean_shortfall_of_kept=0.017, mean_shortfall_of_last=0.014, chosen="last")}
+    readings = dict(mean_over_families={"windows (claims, max)": 0.813, "evidence (claims, max)": 0.807},
+                    summaries_per_s={"windows (claims, max)": 15.3, "evidence (claims, max)": 52.3},
+                    chosen_mode="evidence")
+    table = utils.decision_table(levers, readings)
+    assert table["decided"].to_dict() == {"base": "nli-full", "family web": "left out", "update kept": "last",
+                                          "reading": "evidence"}
+    assert table.loc["family web", "measured"] == "others -0.009 without it; FIB cost +0.020"
+    assert table.loc["reading", "measured"] == "windows 0.813 (15/s), evidence 0.807 (52/s)"
+    assert list(utils.decision_table({}).index) == []  # nothing decided yet: no rows

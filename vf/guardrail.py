@@ -117,10 +117,11 @@ def build_detector(cfg: Config, fib: dict, folder: Path, parts=None, selection=N
     (folder / "detector.json").write_text(json.dumps(info, indent=2))
     return folder
 
+
 def ensure_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     """The detector's folder: built now (build_detector) when it is missing, else the one `make detector` built."""
     return found_or_built(folder, folder / "detector.json",
-                          lambda i: f"detector found in {folder}, built earlier on {i['device']}:\n"
+                          lambda i: f"detector found in {folder}, built earlier:\n"
                                     f"  {sum(i['training_pairs'].values()):,} pairs, kept update {i['kept_update']}, "
-                                    f"{i['minutes']} min",
+                                    f"{i['minutes']} min on {i['device']}",
                           lambda: build_detector(cfg, fib, folder))

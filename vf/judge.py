@@ -70,6 +70,31 @@ def recipe_table(info: dict) -> pd.DataFrame:
     table = table.loc[sorted(table.index, key=lambda name: order.index(name) if name in order else len(order))]
     return table.assign(share=(table["pairs"] / table["pairs"].sum()).round(3))[["family", "pairs", "share", "licence"]]
 
+def decision_table(levers: dict, readings: dict | None = None) -> pd.DataFrame:
+    """The recipe's decisions as one row per rule: what was measured on validation, and what it decided
+    (experiments/detector_levers.py's levers_decision.json, detector_readings.py's readings_decision.json)."""
+    rows = []
+    if "base" in levers:
+        b = levers["base"]
+        rows.append(dict(rule="base", measured=f"mean over families: nli-full {b['full']:.3f}, "
+                                               f"kept base {b['kept']:.3f}", decided=b["chosen"]))
+    for family, f in levers.get("families", {}).items():
+        rows.append(dict(rule=f"family {family}", measured=f"others {f['others_gain_when_left_out']:+.3f} without it;"
+                                                           f" FIB cost {f['fib_cost_of_keeping']:+.3f}",
+                         decided="kept" if f["kept"] else "left out"))
+    if "selection" in levers:
+        s = levers["selection"]
+        rows.append(dict(rule="update kept", measured=f"left-out shortfall: selected {s['mean_shortfall_of_kept']:.3f},"
+                                                      f" last {s['mean_shortfall_of_last']:.3f}", decided=s["chosen"]))
+    if readings:
+        means, speed = readings["mean_over_families"], readings["summaries_per_s"]
+        windows, evidence = "windows (claims, max)", "evidence (claims, max)"
+        rows.append(dict(rule="reading", measured=f"windows {means[windows]:.3f} ({speed[windows]:.0f}/s), evidence "
+                                                  f"{means[evidence]:.3f} ({speed[evidence]:.0f}/s)",
+                         decided=readings["chosen_mode"]))
+    return pd.DataFrame(rows, columns=["rule", "measured", "decided"]).set_index("rule")
+
+
 def system_table(df: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
     """Per summariser (DialSummEval's `system`): consistent and inconsistent summaries and the mean P(inconsistent)
     of each; a label a system never got shows as empty."""
@@ -96,16 +121,21 @@ def unsupported_examples(detector: HallucinationDetector, sets: dict[str, pd.Dat
                           least_supported="yes" if i == worst else "") for i, r in part.iterrows()]
     return pd.DataFrame(rows).set_index(["set", "summary"])
 
+# pairs of each class below which a domain's ranking is not reported: a ROC AUC over one inconsistent summary is
+# that summary's rank, not the detector's
+MIN_PER_CLASS = 10
+
+
 def source_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], threshold: float) -> pd.DataFrame:
     """Per set and domain, then pooled per set: pairs, inconsistent pairs, ROC and PR AUC, and balanced accuracy,
     precision and recall at the shipped threshold. Pooled numbers hide offsets between domains: both are shown. A
-    domain with one class only gets a row of undefined (NaN) metrics."""
+    domain with fewer than MIN_PER_CLASS pairs of either class gets a row of undefined (NaN) metrics."""
     rows = []
     for name, df in sets.items():
         y_all, p_all = (df["label"] == INCONSISTENT).to_numpy(), probs[name]
         groups = [(d, (df["domain"] == d).to_numpy()) for d in sorted(df["domain"].unique())]
         for domain, mask in groups + ([("pooled", np.ones(len(df), bool))] if len(groups) > 1 else []):
-            if y_all[mask].all() or not y_all[mask].any():  # one class: every metric here is undefined
+            if min(y_all[mask].sum(), (~y_all[mask]).sum()) < MIN_PER_CLASS:  # a rank of a few pairs: undefined
                 rows.append(dict(set=name, domain=domain, n=int(mask.sum()), n_inconsistent=int(y_all[mask].sum()),
                                  **dict.fromkeys(["roc_auc", "pr_auc", "balanced_accuracy", "precision", "recall"],
                                                  np.nan)))
@@ -117,6 +147,7 @@ def source_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], th
                              balanced_accuracy=balanced_accuracy_at(y, p, threshold), precision=precision,
                              recall=recall))
     return pd.DataFrame(rows)
+
 
 def threshold_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray], thresholds: dict) -> pd.DataFrame:
     """For each threshold chosen on validation, its precision, recall and false-positive rate per set and domain."""
