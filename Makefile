@@ -55,7 +55,7 @@ $(DETECTOR): | $(NLI_BASE) models/nli_full/model.safetensors
 notebooks: $(VENV)/installed $(NLI_BASE) $(DETECTOR)
 	@for nb in $(NOTEBOOKS); do \
 		echo "== $$nb (profile $${VF_PROFILE:-cpu})"; \
-		$(call timed,$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 $$nb,$$nb); \
+		$(call timed,$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 --ExecutePreprocessor.store_widget_state=False $$nb,$$nb); \
 	done
 
 test: $(VENV)/installed

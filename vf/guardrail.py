@@ -121,7 +121,7 @@ def build_detector(cfg: Config, fib: dict, folder: Path, parts=None, selection=N
 def ensure_detector(cfg: Config, fib: dict, folder: Path) -> Path:
     """The detector's folder: built now (build_detector) when it is missing, else the one `make detector` built."""
     return found_or_built(folder, folder / "detector.json",
-                          lambda i: f"detector found in {folder}, built earlier:\n"
+                          lambda i: f"detector found in {folder}, built earlier on\n  {i['device']}:\n"
                                     f"  {sum(i['training_pairs'].values()):,} pairs, kept update {i['kept_update']}, "
-                                    f"{i['minutes']} min on {i['device']}",
+                                    f"{i['minutes']} min",
                           lambda: build_detector(cfg, fib, folder))
