@@ -17,7 +17,7 @@ import utils
 from experiments import common
 from vf.model import run_config_of
 from vf.nli import STANDARD_SETS, nli_accuracy
-from vf.stages import nli_training_pairs
+from vf.stages import nli_data, nli_training_pairs
 
 RESAMPLES = 1000
 KEY = ["source", "premise", "hypothesis"]
@@ -26,17 +26,15 @@ KEY = ["source", "premise", "hypothesis"]
 def held_out_from_both(kept: dict, full: dict, recorded_pairs: int) -> pd.DataFrame:
     """The full stage's validation pairs that the kept base did not train on either (its training draw rebuilt from
     its run config and checked against the count it recorded)."""
-    def draw(sets):
-        return utils.nli_splits(utils.load_nli(tuple(dict.fromkeys([*STANDARD_SETS, *sets]))))
-
     kept_cfg = utils.get_config(kept["profile"], **{k: tuple(v) if isinstance(v, list) else v
                                                     for k, v in kept.items() if k.startswith("nli_")})
-    trained = nli_training_pairs(draw(kept_cfg.nli_sets), kept_cfg)
+    loaded = utils.load_nli(tuple(dict.fromkeys([*STANDARD_SETS, *kept_cfg.nli_sets, *full["nli_sets"]])))
+    trained = nli_training_pairs(nli_data(kept_cfg.nli_sets, loaded=loaded), kept_cfg)
     if len(trained) != recorded_pairs:
         raise SystemExit(f"the kept base's training draw rebuilds to {len(trained):,} pairs, but it recorded "
                          f"{recorded_pairs:,}: the data or the split changed since, so held-out pairs cannot be "
                          "told apart.")
-    validation = draw(full["nli_sets"])["validation"]
+    validation = nli_data(full["nli_sets"], loaded=loaded)["validation"]
     seen = validation[KEY].merge(trained[KEY], on=KEY, how="left", indicator=True)["_merge"].eq("both").to_numpy()
     print(f"{int(seen.sum())} of {len(validation)} held-out pairs of the full stage were in the kept base's training")
     return validation[~seen].reset_index(drop=True)

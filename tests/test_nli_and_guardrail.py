@@ -51,6 +51,17 @@ def test_nli_training_pairs_cap_each_set_and_keep_only_the_configured_sets(nli):
         utils.nli_training_pairs(splits, utils.get_config("cpu", nli_sets=("multinli",)))
 
 
+def test_a_draw_from_pairs_read_once_equals_a_fresh_draw(nli):
+    from vf.stages import nli_data
+    with_claims = pd.concat([nli, utils.load_nli(("climate_fever",))], ignore_index=True)
+    fresh, shared = nli_data(()), nli_data((), loaded=with_claims)
+    for split in ("train", "validation"):
+        pd.testing.assert_frame_equal(fresh[split].reset_index(drop=True), shared[split].reset_index(drop=True))
+    assert len(nli_data(("climate_fever",), loaded=with_claims)["validation"]) > len(fresh["validation"])
+    with pytest.raises(utils.ConfigError, match="lack the set 'climate_fever'"):
+        nli_data(("climate_fever",), loaded=nli)
+
+
 def test_a_label_that_contradicts_label_orig_names_file_and_line(data_root):
     folder = data_root / "nli" / "rte"
     folder.mkdir(parents=True)

@@ -161,10 +161,19 @@ def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
                           lambda: build_nli_base(cfg, fib))
 
 
-def _nli_data(cfg: Config) -> dict[str, pd.DataFrame]:
-    """NLI train / validation: the standard sets, and any other set cfg.nli_sets trains on (which moves the split)."""
-    splits = nli_splits(load_nli(tuple(dict.fromkeys([*STANDARD_SETS, *cfg.nli_sets]))))
-    return limit_documents(splits, 25 * cfg.max_docs) if cfg.max_docs else splits  # quick runs: a few hundred
+def nli_data(sets, max_docs: int | None = None, loaded: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """NLI train / validation as a stage training on `sets` draws them: the standard sets and any other of `sets`
+    (which moves the split). `loaded`: load_nli's pairs of these sets or more, read once for several draws."""
+    wanted = tuple(dict.fromkeys([*STANDARD_SETS, *sets]))
+    if loaded is None:
+        pairs = load_nli(wanted)
+    else:
+        missing = sorted(set(wanted) - set(loaded["source"]))
+        if missing:
+            raise ConfigError(f"nli_data: the loaded pairs lack the set {missing[0]!r}; load it with the others.")
+        pairs = loaded[loaded["source"].isin(wanted)].reset_index(drop=True)
+    splits = nli_splits(pairs)
+    return limit_documents(splits, 25 * max_docs) if max_docs else splits  # quick runs: a few hundred
 
 
 def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_base") -> Path:
@@ -173,7 +182,7 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_b
     full stage)."""
     start = time.time()
     tokenizer, model = load_model(PACKAGED_MINILM)
-    splits = _nli_data(cfg)
+    splits = nli_data(cfg.nli_sets, cfg.max_docs)
     stage = nli_stage(tokenizer, splits, fib, cfg)
     checkpoints = Path(cfg.models_dir) / "checkpoints" / name
     result = run_stage(model, tokenizer, stage, checkpoints)
@@ -190,7 +199,7 @@ def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     print(f"NLI base restored from {kept / KEPT_WEIGHTS} (delete it, or run experiments/nli_base.py --rebuild, to "
           "train one here)")
     tokenizer, model = load_compact_weights(kept / KEPT_WEIGHTS)
-    splits = _nli_data(cfg)
+    splits = nli_data(cfg.nli_sets, cfg.max_docs)
     timing = {**json.loads((kept / "nli_build" / "timing.json").read_text()), "restored_from": str(kept / KEPT_WEIGHTS)}
     history = pd.read_csv(kept / "nli_build" / "history.csv")
     return _save_nli_base(model, tokenizer, cfg, splits, nli_stage(tokenizer, splits, fib, cfg), history, timing)
