@@ -3,9 +3,10 @@
 # make data      : without a local data folder (../shared/data or $VF_DATA_DIR), fetch each set from its public origin
 #                  into data/raw/, checked against vf/data_checksums.json
 # make test      : set up .venv, then run the unit tests and the notebooks' smoke executions
-# make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base
+# make nli-base  : the NLI base (MiniLM after the NLI stage), models/nli_base, restored from its kept compact weights
 # make detector  : the shipped detector, models/detector (from the full NLI stage, built first where missing)
-# make nli-full  : the full NLI stage (every pair, Climate-FEVER too), models/nli_full: a base for the detector
+# make nli-full  : the full NLI stage (every pair, Climate-FEVER too), models/nli_full: the detector's base, restored
+#                  from results/nli_full/kept/ (python -m experiments.nli_base --full --rebuild trains it: hours)
 PYTHON ?= python3
 VENV := .venv
 NOTEBOOKS := 0_nli_base.ipynb 1_explore_data.ipynb 2_ft_fib.ipynb 3_ft_usb_then_fib.ipynb 4_general_detector.ipynb 5_study.ipynb

@@ -57,8 +57,9 @@ from vf.study import (
     write_study_summary)
 from vf.train import TrainResult, _training_batches, class_weights, pair_loss, param_groups, train
 from vf.stages import (
-    KEPT_WEIGHTS, Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, kept_nli_base,
-    nli_training_pairs, out_of_domain_config, out_of_domain_stage, restore_nli_base, run_stage)
+    Stage, build_nli_base, ensure_nli_base, fib_stage, fib_training_pairs, finetune_fib, keep_nli_base, kept_nli_base,
+    kept_weights, nli_results_folder, nli_training_pairs, out_of_domain_config, out_of_domain_stage, restore_nli_base,
+    run_stage)
 from vf.edits import EDITS, corrupt, synthetic_negatives
 from vf.claims import Reading
 from vf.detector import HallucinationDetector, compare_readings
@@ -90,24 +91,25 @@ __all__ = [
     "build_nli_base", "calibrate_threshold", "Calibration", "checkpoint_history", "CLAIM_FAMILIES", "claim_part",
     "CLAIM_PARTS", "CLASS_COLORS", "compare_head_readings", "compare_readings", "condition_color", "Config",
     "CONSISTENT", "corrupt", "cpu_has_fast_bf16", "curve_cells", "CURVE_CONDITIONS", "curve_folder", "CURVE_LIFTS",
-    "CURVE_SIZES", "curve_summary", "curve_table", "data_dir", "decision_table", "detector_mix", "DETECTOR_MIX",
+    "CURVE_SIZES", "curve_summary", "curve_table", "data_dir", "decision_table", "DETECTOR_MIX", "detector_mix",
     "detector_stage", "device_description", "documents_worth", "DocumentTable", "EDITS", "ensure_detector",
     "ensure_nli_base", "eval_bf16_enabled", "evaluate_condition", "evaluate_splits", "evaluation_sets", "Evaluator",
     "fib_pairs", "fib_splits", "fib_stage", "fib_subset", "fib_training_pairs", "find_or_fetch_usb", "finetune_fib",
     "finish_roc_axes", "fit_pairs", "get_config", "git_commit", "guardrail_table", "HallucinationDetector",
-    "held_out_domain_table", "HIST_BINS", "INCONSISTENT", "join_process_group", "kept_nli_base", "KEPT_WEIGHTS",
-    "latest_run", "latest_scores", "leave_family_out", "limit_documents", "limit_summedits", "load_fib_cnn_dm",
-    "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits", "load_tokenizer",
-    "mix_validation", "mix_validation_names", "MixSources", "model_card", "NEUTRAL", "never_trained_on", "NLI_SETS",
-    "nli_splits", "nli_training_pairs", "NOT_ENTAILED", "OOD_SOURCES", "out_of_domain_stage", "PACKAGED_MINILM",
-    "pairs_needed", "param_groups", "Part", "pick_device", "plot_compare", "plot_curve", "plot_eval",
-    "plot_history", "predict_proba", "prepare_pairs", "PROFILES", "read_json", "Reading", "reading_table",
-    "recipe_parts", "recipe_table", "replay_pairs", "REPO_DIR", "restore_nli_base", "run_stage", "save_figure",
-    "save_model", "save_splits", "score_prepared", "score_splits", "seed_everything", "seeds_per_cell",
-    "select_evidence", "settings", "shortcut_check", "shortcut_frame", "shortcut_row", "shortcut_table",
-    "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage", "study_conditions", "study_folder",
-    "STUDY_METRICS", "study_table", "subsample", "summarise_curve", "SUMMARY_COLUMNS", "summary_table",
-    "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits", "summedits_stage", "synthetic_negatives",
-    "system_table", "threshold_for_precision", "threshold_table", "tokenize_pairs", "train", "_training_batches",
-    "training_label_map", "TrainResult", "unsupported_examples", "upsert_rows", "usb_splits", "validation_frame",
-    "weighted", "weights_digest", "worth_table", "write_study_summary"]
+    "held_out_domain_table", "HIST_BINS", "INCONSISTENT", "join_process_group", "keep_nli_base", "kept_nli_base",
+    "kept_weights", "latest_run", "latest_scores", "leave_family_out", "limit_documents", "limit_summedits",
+    "load_fib_cnn_dm", "load_fib_raw", "load_model", "load_nli", "load_ood_source", "load_summedits",
+    "load_tokenizer", "mix_validation", "mix_validation_names", "MixSources", "model_card", "NEUTRAL",
+    "never_trained_on", "nli_results_folder", "NLI_SETS", "nli_splits", "nli_training_pairs", "NOT_ENTAILED",
+    "OOD_SOURCES", "out_of_domain_stage", "PACKAGED_MINILM", "pairs_needed", "param_groups", "Part", "pick_device",
+    "plot_compare", "plot_curve", "plot_eval", "plot_history", "predict_proba", "prepare_pairs", "PROFILES",
+    "read_json", "Reading", "reading_table", "recipe_parts", "recipe_table", "replay_pairs", "REPO_DIR",
+    "restore_nli_base", "run_stage", "save_figure", "save_model", "save_splits", "score_prepared", "score_splits",
+    "seed_everything", "seeds_per_cell", "select_evidence", "settings", "shortcut_check", "shortcut_frame",
+    "shortcut_row", "shortcut_table", "source_table", "speed_table", "SPLIT_SEED", "split_sizes", "Stage",
+    "study_conditions", "study_folder", "STUDY_METRICS", "study_table", "subsample", "summarise_curve",
+    "SUMMARY_COLUMNS", "summary_table", "SUMMEDITS_DOMAINS", "summedits_held_out", "summedits_splits",
+    "summedits_stage", "synthetic_negatives", "system_table", "threshold_for_precision", "threshold_table",
+    "tokenize_pairs", "train", "_training_batches", "training_label_map", "TrainResult", "unsupported_examples",
+    "upsert_rows", "usb_splits", "validation_frame", "weighted", "weights_digest", "worth_table",
+    "write_study_summary"]

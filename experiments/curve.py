@@ -25,7 +25,7 @@ import torch
 import utils
 from experiments import common
 from vf import curve
-from vf.model import restore_compact_weights, save_compact_weights
+from vf.model import restore_compact_weights
 
 def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     """(folder, record) of the NLI base every cell starts from: restored from the grid's compact copy, which the first
@@ -34,23 +34,19 @@ def grid_base(cfg: utils.Config, fib: dict) -> tuple[Path, dict]:
     record_path, folder = kept / "base.json", Path(cfg.models_dir) / "curve" / "nli_base"
     if not record_path.exists():
         source = utils.ensure_nli_base(cfg, fib)
-        save_compact_weights(source, kept / utils.KEPT_WEIGHTS)
-        if not (kept / "nli_build").exists():  # the record of the run that trained it, kept beside it
-            (kept / "nli_build").mkdir()
-            for name in ("validation.csv", "history.csv", "timing.json"):
-                shutil.copy(Path(cfg.results_dir) / "nli" / name, kept / "nli_build" / name)
+        utils.keep_nli_base(cfg, source)
         record = dict(digest=None, built_from=str(source), built_from_digest=utils.weights_digest(source))
     else:
         record = json.loads(record_path.read_text())
     if not (folder / "model.safetensors").exists():
-        restore_compact_weights(kept / utils.KEPT_WEIGHTS, folder)
+        restore_compact_weights(utils.kept_weights(cfg), folder)
     digest = utils.weights_digest(folder)
     if record["digest"] is None:
         record["digest"] = digest
         record_path.write_text(json.dumps(record, indent=2) + "\n")
     elif digest != record["digest"]:
         raise utils.ConfigError(f"{folder} has weights {digest}, but the grid started from {record['digest']} "
-                                f"({record_path}). Delete {folder} to restore it from {kept / utils.KEPT_WEIGHTS}.")
+                                f"({record_path}). Delete {folder} to restore it from {utils.kept_weights(cfg)}.")
     return folder, record
 
 

@@ -144,13 +144,36 @@ def test_a_kept_compact_base_restores_to_the_same_weights_every_time(tmp_path):
     from vf.model import restore_compact_weights, save_compact_weights
     tokenizer, model = utils.load_model(utils.PACKAGED_MINILM)
     utils.save_model(model, tokenizer, tmp_path / "built", utils.get_config("smoke"))
-    kept = save_compact_weights(tmp_path / "built", tmp_path / "kept" / utils.KEPT_WEIGHTS)
+    kept = save_compact_weights(tmp_path / "built", tmp_path / "kept" / "nli_base_compact.safetensors")
     assert kept.stat().st_size < 0.4 * (tmp_path / "built" / "model.safetensors").stat().st_size  # 34 of 91 MB
     first, second = restore_compact_weights(kept, tmp_path / "a"), restore_compact_weights(kept, tmp_path / "b")
     assert utils.weights_digest(first) == utils.weights_digest(second)  # every run starts from the same weights
     _, restored = utils.load_model(first)
     for (name, a), b in zip(model.state_dict().items(), restored.state_dict().values()):
         assert a.dtype == b.dtype and torch_allclose(a, b, name), name  # fp32 again, within the rounding
+
+
+def test_keeping_a_base_writes_its_weights_and_the_record_of_its_run(tmp_path):
+    cfg = utils.get_config("smoke", results_dir=str(tmp_path / "results"))
+    tokenizer, model = utils.load_model(utils.PACKAGED_MINILM)
+    utils.save_model(model, tokenizer, tmp_path / "built", cfg)
+    record = utils.nli_results_folder(cfg, "nli_full")
+    record.mkdir(parents=True)
+    for name in ("validation.csv", "history.csv", "timing.json"):
+        (record / name).write_text(name)
+    kept = utils.keep_nli_base(cfg, tmp_path / "built", "nli_full")
+    assert kept == tmp_path / "results" / "nli_full" / "kept"
+    assert utils.kept_weights(cfg, "nli_full").name == "nli_full_compact.safetensors"
+    assert utils.kept_weights(cfg, "nli_full").exists()
+    assert sorted(p.read_text() for p in (kept / "nli_build").iterdir()) == ["history.csv", "timing.json",
+                                                                              "validation.csv"]
+
+
+def test_the_repository_keeps_both_bases_so_make_all_restores_rather_than_trains():
+    cfg = utils.get_config("cpu")
+    for name, pairs in (("nli_base", 32197), ("nli_full", 76336)):
+        assert utils.kept_weights(cfg, name).stat().st_size < 40e6  # small enough for git
+        assert utils.read_json(utils.kept_nli_base(cfg, name) / "nli_build" / "timing.json")["pairs"] == pairs
 
 
 def torch_allclose(a, b, name: str) -> bool:

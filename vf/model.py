@@ -35,8 +35,8 @@ PACKAGED_MINILM = "minilm"  # the packaged all-MiniLM-L6-v2, with a new 3-label 
 NLI_BASE = "nli-minilm"  # MiniLM after the NLI stage (stages.build_nli_base), in models/nli_base
 NLI_FULL = "nli-full"  # MiniLM after the full NLI stage (every pair, Climate-FEVER too), in models/nli_full
 # the named bases: (folder, the command that builds it)
-NAMED_BASES = {NLI_BASE: (REPO_DIR / "models" / "nli_base", "make nli-base (about 20 minutes on a 2-core CPU)"),
-               NLI_FULL: (REPO_DIR / "models" / "nli_full", "make nli-full (hours on a 2-core CPU)")}
+NAMED_BASES = {NLI_BASE: (REPO_DIR / "models" / "nli_base", "make nli-base (restores the kept base)"),
+               NLI_FULL: (REPO_DIR / "models" / "nli_full", "make nli-full (restores the kept full stage)")}
 NLI_BASE_DIR = NAMED_BASES[NLI_BASE][0]
 
 

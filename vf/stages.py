@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from .device import device_description, eval_bf16_enabled
 from .splits import limit_documents, shuffle_labels, subsample
 from .sources import new_fib_other
 from .nli import NLI_SETS, STANDARD_SETS, load_nli, nli_accuracy, nli_splits
-from .model import PACKAGED_MINILM, found_or_built, load_compact_weights, load_model, save_model
+from .model import PACKAGED_MINILM, found_or_built, load_compact_weights, load_model, save_compact_weights, save_model
 from .scoring import prepare_pairs, score_prepared
 from .evaluate import Evaluator
 from .train import TrainResult, train
@@ -140,20 +141,38 @@ def nli_base_folder(cfg: Config, name: str = "nli_base") -> Path:
     return Path(cfg.models_dir) / name
 
 
-KEPT_WEIGHTS = "nli_base_compact.safetensors"  # model.save_compact_weights: embeddings int8, the rest fp16
+def nli_results_folder(cfg: Config, name: str = "nli_base") -> Path:
+    """Where an NLI base's per-set validation, history and timing go: <results_dir>/nli (or /nli_full)."""
+    return Path(cfg.results_dir) / ("nli" if name == "nli_base" else name)
 
 
-def kept_nli_base(cfg: Config) -> Path:
-    """The folder of the kept NLI base, the one the learning curve started from: its compact weights and, in
-    nli_build/, the record of the run that trained it."""
-    return curve_folder(cfg) / "base"
+def kept_nli_base(cfg: Config, name: str = "nli_base") -> Path:
+    """The folder of a kept NLI base, its compact weights and, in nli_build/, the record of the run that trained it:
+    nli_base is the one the learning curve started from, nli_full the detector's."""
+    return curve_folder(cfg) / "base" if name == "nli_base" else nli_results_folder(cfg, name) / "kept"
+
+
+def kept_weights(cfg: Config, name: str = "nli_base") -> Path:
+    """A kept NLI base's weights (model.save_compact_weights: word embeddings int8, the rest fp16)."""
+    return kept_nli_base(cfg, name) / f"{name}_compact.safetensors"
+
+
+def keep_nli_base(cfg: Config, source: Path, name: str = "nli_base") -> Path:
+    """Keep a built NLI base small enough for git: its compact weights, and the record of its run beside them."""
+    kept = kept_nli_base(cfg, name)
+    save_compact_weights(source, kept_weights(cfg, name))
+    if not (kept / "nli_build").exists():
+        (kept / "nli_build").mkdir()
+        for record in ("validation.csv", "history.csv", "timing.json"):
+            shutil.copy(nli_results_folder(cfg, name) / record, kept / "nli_build" / record)
+    return kept
 
 
 def ensure_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
     """The NLI base's folder: the one `make nli-base` made, else the kept one restored (restore_nli_base), else
     built now (build_nli_base)."""
     folder = nli_base_folder(cfg)
-    if not (folder / "model.safetensors").exists() and (kept_nli_base(cfg) / KEPT_WEIGHTS).exists():
+    if not (folder / "model.safetensors").exists() and kept_weights(cfg).exists():
         return restore_nli_base(cfg, fib)
     return found_or_built(folder, Path(cfg.results_dir) / "nli" / "timing.json",
                           lambda t: f"NLI base found in {folder}, built earlier:\n  {t['pairs']:,} pairs, "
@@ -192,17 +211,18 @@ def build_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_b
     return _save_nli_base(model, tokenizer, cfg, splits, stage, result.history, timing, name)
 
 
-def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame]) -> Path:
-    """The kept NLI base (compact, the one the learning curve starts from) restored in <models_dir>/nli_base, so that
-    every notebook and the curve share it; per-set validation is scored again on the restored weights."""
-    kept = kept_nli_base(cfg)
-    print(f"NLI base restored from {kept / KEPT_WEIGHTS} (delete it, or run experiments/nli_base.py --rebuild, to "
-          "train one here)")
-    tokenizer, model = load_compact_weights(kept / KEPT_WEIGHTS)
+def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli_base") -> Path:
+    """A kept NLI base (keep_nli_base) restored in <models_dir>/<name>, so that every notebook, the curve and the
+    detector share it; per-set validation is scored again on the restored weights."""
+    kept, weights = kept_nli_base(cfg, name), kept_weights(cfg, name)
+    rebuild = "--full --rebuild" if name == "nli_full" else "--rebuild"
+    print(f"{name} restored from {weights} (delete it, or run python -m experiments.nli_base {rebuild}, to train one "
+          "here)")
+    tokenizer, model = load_compact_weights(weights)
     splits = nli_data(cfg.nli_sets, cfg.max_docs)
-    timing = {**json.loads((kept / "nli_build" / "timing.json").read_text()), "restored_from": str(kept / KEPT_WEIGHTS)}
+    timing = {**json.loads((kept / "nli_build" / "timing.json").read_text()), "restored_from": str(weights)}
     history = pd.read_csv(kept / "nli_build" / "history.csv")
-    return _save_nli_base(model, tokenizer, cfg, splits, nli_stage(tokenizer, splits, fib, cfg), history, timing)
+    return _save_nli_base(model, tokenizer, cfg, splits, nli_stage(tokenizer, splits, fib, cfg), history, timing, name)
 
 
 def _save_nli_base(model, tokenizer, cfg: Config, splits: dict[str, pd.DataFrame], stage: Stage,
@@ -211,7 +231,7 @@ def _save_nli_base(model, tokenizer, cfg: Config, splits: dict[str, pd.DataFrame
     (nli_full/ for another name)."""
     folder = save_model(model, tokenizer, nli_base_folder(cfg, name),
                         dataclasses.replace(stage.cfg, model_name=PACKAGED_MINILM), history)
-    results = Path(cfg.results_dir) / ("nli" if name == "nli_base" else name)
+    results = nli_results_folder(cfg, name)
     results.mkdir(parents=True, exist_ok=True)
     validation = splits["validation"]
     prepared = prepare_pairs(tokenizer, validation, cfg.max_length, cfg.eval_batch_size, cfg.evidence_sentences,
