@@ -34,8 +34,8 @@ data: $(VENV)/installed
 	else echo "== data: fetching into data/raw/"; $(VENV)/bin/python -m vf.fetch; fi
 
 $(VENV)/installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	@echo "== venv: $(VENV) from requirements.txt"
+	@$(call timed,$(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --quiet -r requirements.txt,venv)
 	touch $@
 
 nli-base: $(NLI_BASE)

@@ -43,3 +43,21 @@ def test_the_fib_stage_batches_pad_little_and_a_small_trial_groups_nothing(real_
     assert 512 * 700 / tokens > 1.5  # Trainer's padding to 512
     slots, tokens = slots_and_tokens(throughput.training_pairs(96))
     assert slots / tokens > 1.3
+
+
+def test_make_all_time_takes_each_steps_latest_record_and_names_a_missing_one():
+    import pandas as pd
+    import pytest
+    from bench.make_all_time import BUILT_STEPS, make_all_steps, notebooks
+    steps = BUILT_STEPS + notebooks()
+    assert notebooks()[0] == "0_nli_base.ipynb" and len(notebooks()) == 6
+    rows = [(step, "cpu", 10, "2026-01-02T00:00:00Z") for step in steps]
+    rows += [("detector", "cpu", 999, "2026-01-01T00:00:00Z"),  # an older build: not the latest record
+             ("detector", "gpu", 1, "2026-01-03T00:00:00Z")]  # another profile
+    times = pd.DataFrame(rows, columns=["notebook", "profile", "seconds", "finished"])
+    table = make_all_steps(times, profile="cpu")
+    assert table["step"].tolist() == [*steps, "total"]
+    assert table.set_index("step").loc["detector", "seconds"] == 10
+    assert table.set_index("step").loc["total", "seconds"] == 10 * len(steps)
+    with pytest.raises(SystemExit, match="no 'cpu' record of 'nli_full'"):
+        make_all_steps(times[times["notebook"] != "nli_full"], "cpu")
