@@ -159,14 +159,21 @@ def test_keeping_a_base_writes_its_weights_and_the_record_of_its_run(tmp_path):
     utils.save_model(model, tokenizer, tmp_path / "built", cfg)
     record = utils.nli_results_folder(cfg, "nli_full")
     record.mkdir(parents=True)
-    for name in ("validation.csv", "history.csv", "timing.json"):
+    for name in ("validation.csv", "history.csv"):
         (record / name).write_text(name)
+    (record / "timing.json").write_text('{"pairs": 7}')
     kept = utils.keep_nli_base(cfg, tmp_path / "built", "nli_full")
     assert kept == tmp_path / "results" / "nli_full" / "kept"
     assert utils.kept_weights(cfg, "nli_full").name == "nli_full_compact.safetensors"
     assert utils.kept_weights(cfg, "nli_full").exists()
-    assert sorted(p.read_text() for p in (kept / "nli_build").iterdir()) == ["history.csv", "timing.json",
-                                                                              "validation.csv"]
+    assert sorted(p.read_text() for p in (kept / "nli_build").iterdir()) == ["history.csv", "validation.csv",
+                                                                              '{"pairs": 7}']
+    (record / "timing.json").write_text('{"pairs": 8}')  # a new build replaces the record with the weights
+    utils.keep_nli_base(cfg, tmp_path / "built", "nli_full")
+    assert (kept / "nli_build" / "timing.json").read_text() == '{"pairs": 8}'
+    (record / "timing.json").write_text('{"pairs": 8, "restored_from": "kept"}')
+    with pytest.raises(utils.ConfigError, match="not built here"):
+        utils.keep_nli_base(cfg, tmp_path / "built", "nli_full")
 
 
 def test_the_repository_keeps_both_bases_so_make_all_restores_rather_than_trains():

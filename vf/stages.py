@@ -158,13 +158,17 @@ def kept_weights(cfg: Config, name: str = "nli_base") -> Path:
 
 
 def keep_nli_base(cfg: Config, source: Path, name: str = "nli_base") -> Path:
-    """Keep a built NLI base small enough for git: its compact weights, and the record of its run beside them."""
-    kept = kept_nli_base(cfg, name)
+    """Keep a built NLI base small enough for git: its compact weights, and the record of its run beside them (both
+    replaced, so that they always describe the same build)."""
+    kept, results = kept_nli_base(cfg, name), nli_results_folder(cfg, name)
+    if "restored_from" in json.loads((results / "timing.json").read_text()):
+        flags = "--full --rebuild" if name == "nli_full" else "--rebuild"
+        raise ConfigError(f"{source} was restored from {kept}, not built here: there is no new build to keep. "
+                          f"Build one first (python -m experiments.nli_base {flags}).")
     save_compact_weights(source, kept_weights(cfg, name))
-    if not (kept / "nli_build").exists():
-        (kept / "nli_build").mkdir()
-        for record in ("validation.csv", "history.csv", "timing.json"):
-            shutil.copy(nli_results_folder(cfg, name) / record, kept / "nli_build" / record)
+    (kept / "nli_build").mkdir(exist_ok=True)
+    for record in ("validation.csv", "history.csv", "timing.json"):
+        shutil.copy(results / record, kept / "nli_build" / record)
     return kept
 
 
