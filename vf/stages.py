@@ -157,14 +157,18 @@ def kept_weights(cfg: Config, name: str = "nli_base") -> Path:
     return kept_nli_base(cfg, name) / f"{name}_compact.safetensors"
 
 
+def rebuild_command(name: str = "nli_base") -> str:
+    """The command that trains an NLI base here instead of restoring the kept one."""
+    return f"python -m experiments.nli_base {'--full ' if name == 'nli_full' else ''}--rebuild"
+
+
 def keep_nli_base(cfg: Config, source: Path, name: str = "nli_base") -> Path:
     """Keep a built NLI base small enough for git: its compact weights, and the record of its run beside them (both
     replaced, so that they always describe the same build)."""
     kept, results = kept_nli_base(cfg, name), nli_results_folder(cfg, name)
     if "restored_from" in json.loads((results / "timing.json").read_text()):
-        flags = "--full --rebuild" if name == "nli_full" else "--rebuild"
         raise ConfigError(f"{source} was restored from {kept}, not built here: there is no new build to keep. "
-                          f"Build one first (python -m experiments.nli_base {flags}).")
+                          f"Build one first ({rebuild_command(name)}).")
     save_compact_weights(source, kept_weights(cfg, name))
     (kept / "nli_build").mkdir(exist_ok=True)
     for record in ("validation.csv", "history.csv", "timing.json"):
@@ -219,8 +223,7 @@ def restore_nli_base(cfg: Config, fib: dict[str, pd.DataFrame], name: str = "nli
     """A kept NLI base (keep_nli_base) restored in <models_dir>/<name>, so that every notebook, the curve and the
     detector share it; per-set validation is scored again on the restored weights."""
     kept, weights = kept_nli_base(cfg, name), kept_weights(cfg, name)
-    rebuild = "--full --rebuild" if name == "nli_full" else "--rebuild"
-    print(f"{name} restored from {weights} (delete it, or run python -m experiments.nli_base {rebuild}, to train one "
+    print(f"{name} restored from {weights} (delete it, or run {rebuild_command(name)}, to train one "
           "here)")
     tokenizer, model = load_compact_weights(weights)
     splits = nli_data(cfg.nli_sets, cfg.max_docs)
