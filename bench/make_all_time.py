@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +46,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
-    import sys
     sys.path.insert(0, str(REPO))
     from vf.device import device_description
     table = make_all_steps(pd.read_csv(REPO / "results" / "notebook_times.csv"), args.profile).round(1)

@@ -24,6 +24,7 @@ def validation_frame(fib: dict, usb: dict) -> pd.DataFrame:
     return pd.concat([fib["validation_all"].assign(source="fib_xsum"), usb["validation"].assign(source="usb")],
                      ignore_index=True)
 
+
 def choose_thresholds(is_inconsistent, p, precision_targets=(0.8, 0.9), fpr_target: float = 0.1) -> dict:
     """Thresholds on P(inconsistent) chosen on validation: the lowest reaching each target precision (NaN where
     none does), and the lowest flagging at most fpr_target of the consistent summaries."""
@@ -36,13 +37,16 @@ def choose_thresholds(is_inconsistent, p, precision_targets=(0.8, 0.9), fpr_targ
     thresholds[f"fpr_{fpr_target:g}"] = threshold_for_false_positive_rate(is_inconsistent, p, fpr_target)
     return thresholds
 
+
 def never_trained_on(cfg: Config) -> list[str]:
     """The evaluation sets (evaluation_sets) a detector built with cfg never saw in training or selection."""
     return ["fib_cnn_dm"] + ([] if cfg.detector_summedits else ["summedits"]) + list(EVALUATION_ONLY)
 
+
 # DialSummEval's systems whose summaries are the reference or copied dialogue lines: nearly all rated consistent, so
 # its pooled ROC AUC partly rewards telling them from abstractive ones; the "abstractive" domain leaves them out
 DIALSUMMEVAL_NOT_ABSTRACTIVE = ("GOLD", "LEAD_3", "LONGEST_3")
+
 
 def evaluation_sets(fib: dict) -> dict[str, pd.DataFrame]:
     """What the detector is judged on, each with a `domain`: FIB-XSum test (in distribution), and never trained on:
@@ -54,10 +58,12 @@ def evaluation_sets(fib: dict) -> dict[str, pd.DataFrame]:
             "summedits": load_summedits(),
             "dialsummeval": dialogue.assign(domain=np.where(not_abstractive, "gold_or_extractive", "abstractive"))}
 
+
 # the licence of each part of the recipe that is not a claim set (those are in claim_sets.CLAIM_SETS)
 PART_LICENCES = {"fib": "CC BY 4.0", "fib_other": "CC BY 4.0", "fib_model_consistent": "CC BY 4.0",
                  "usb": "Apache-2.0", "nli": "each NLI set's (the NLI base's model card)",
                  "synthetic": "edits of FIB (CC BY 4.0) and USB (Apache-2.0) summaries"}
+
 
 def recipe_table(info: dict) -> pd.DataFrame:
     """What a built detector trained on (detector.json): per part its family, pairs (repeats counted) and licence."""
@@ -69,6 +75,7 @@ def recipe_table(info: dict) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("part")
     table = table.loc[sorted(table.index, key=lambda name: order.index(name) if name in order else len(order))]
     return table.assign(share=(table["pairs"] / table["pairs"].sum()).round(3))[["family", "pairs", "share", "licence"]]
+
 
 def decision_table(levers: dict, readings: dict | None = None) -> pd.DataFrame:
     """The recipe's decisions as one row per rule: what was measured on validation, and what it decided
@@ -105,6 +112,7 @@ def system_table(df: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
     table[counts] = table[counts].fillna(0).astype(int)
     return table.sort_values(counts[0], ascending=False).round(3)
 
+
 def unsupported_examples(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], per_set: int = 2,
                          min_sentences: int = 2) -> pd.DataFrame:
     """The first `per_set` inconsistent summaries of `min_sentences` or more sentences in each set, one row per
@@ -120,6 +128,7 @@ def unsupported_examples(detector: HallucinationDetector, sets: dict[str, pd.Dat
             rows += [dict(set=name, summary=k + 1, sentence=r.claim, p_inconsistent=round(r.p_inconsistent, 3),
                           least_supported="yes" if i == worst else "") for i, r in part.iterrows()]
     return pd.DataFrame(rows).set_index(["set", "summary"])
+
 
 # pairs of each class below which a domain's ranking is not reported: a ROC AUC over one inconsistent summary is
 # that summary's rank, not the detector's
@@ -164,12 +173,14 @@ def threshold_table(sets: dict[str, pd.DataFrame], probs: dict[str, np.ndarray],
                                  false_positive_rate=float(np.mean(p[~y] >= t)) if (~y).any() else float("nan")))
     return pd.DataFrame(rows)
 
+
 def _each_reading(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict]):
     """(reading's name, set's name, set, detector read that way) for every named reading and set."""
     for label, changes in readings.items():
         reader = detector.with_reading(**changes)
         for name, df in sets.items():
             yield label, name, df, reader
+
 
 def reading_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict],
                   claims: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
@@ -187,6 +198,7 @@ def reading_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame]
         rows += [dict(reading=label, set=r["set"], domain=r["domain"], n=r["n"], roc_auc=r["roc_auc"])
                  for _, r in table.iterrows()]
     return pd.DataFrame(rows)
+
 
 def speed_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], readings: dict[str, dict],
                 rounds: int = 3) -> pd.DataFrame:
@@ -212,6 +224,7 @@ def speed_table(detector: HallucinationDetector, sets: dict[str, pd.DataFrame], 
                          summaries_per_s_slowest=len(df) / max(times), summaries_per_s_fastest=len(df) / min(times),
                          rounds=rounds, device=device_description(), git_commit=git_commit()))
     return pd.DataFrame(rows).round(2)
+
 
 def model_card(info: dict, out_of_distribution: pd.DataFrame, shortcut: dict, speed: pd.DataFrame) -> str:
     """The detector's README: data and licences, per-source results, thresholds, speed, known failure modes."""
@@ -247,6 +260,7 @@ def model_card(info: dict, out_of_distribution: pd.DataFrame, shortcut: dict, sp
              "- Dialogue and meeting transcripts (SummEdits) are far from its training text.",
              "- Sentence splitting is rule-based: lower-cased text without line breaks is read as one sentence."]
     return "\n".join(lines) + "\n"
+
 
 def held_out_domain_table(rows: pd.DataFrame) -> pd.DataFrame:
     """experiments/detector_domains.py's rows as one line per SummEdits domain: ROC AUC of the shipped detector, of
