@@ -15,7 +15,7 @@ from .plots import condition_color, save_figure
 from .study import seed_interval
 
 # FIB training documents (FIB train holds 350); a seed's smaller subsets lie inside its larger ones. A size is a line.
-CURVE_SIZES = (35, 105, 175, 350)
+CURVE_SIZES = (35, 70, 105, 175, 350)
 FIB_TRAIN_DOCUMENTS = 350
 
 
