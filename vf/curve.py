@@ -242,7 +242,8 @@ def plot_curve(summary: pd.DataFrame, worth: pd.DataFrame, scores: pd.DataFrame,
                 title="usb_then_fib, paired by seed (95% t)")
     ax_lift.legend(fontsize=7.5, loc="lower left")
     if not worth.empty:
-        text = "; ".join(f"{r.size}: {_documents_text(r.documents)}" for r in worth.itertuples() if r.size > 0)
+        text = "; ".join(f"{r.size}: {_documents_text(r.documents, r.largest_size)}" for r in worth.itertuples()
+                         if r.size > 0)
         fig.text(0.01, 0.005, f"fib_only needs N documents to match usb_then_fib with n (n: N): {text}",
                  fontsize=8)
     return save_figure(fig, title, folder)
@@ -298,5 +299,5 @@ def summarise_curve(folder: Path, out: Path | None = None):
     return scores, summary, worth, figure
 
 
-def _documents_text(documents: float) -> str:
-    return "more than the largest size" if math.isinf(documents) else f"{documents:.0f}"
+def _documents_text(documents: float, largest: int) -> str:
+    return f"more than {largest}" if math.isinf(documents) else f"{documents:.0f}"
