@@ -265,8 +265,8 @@ def curve_table(summary: pd.DataFrame, lifts: bool = False, split: str = "test",
 
 def worth_table(worth: pd.DataFrame) -> pd.DataFrame:
     """documents_worth as a reader asks it: with n documents after the start, fib_only needs N [95% interval]."""
-    text = lambda v: "more than " + str(int(worth["largest_size"].iloc[0])) if math.isinf(v) else (  # noqa: E731
-        "n/a" if pd.isna(v) else f"{v:.0f}")
+    largest = int(worth["largest_size"].iloc[0])
+    text = lambda v: _documents_text(v, largest)  # noqa: E731
     return pd.DataFrame({"start": worth["condition"], "FIB documents after it (n)": worth["size"],
                          "ROC AUC": worth["auc"].round(3),
                          "fib_only needs (N)": [f"{text(r.documents)} [{text(r.documents_low)}, "
@@ -300,4 +300,5 @@ def summarise_curve(folder: Path, out: Path | None = None):
 
 
 def _documents_text(documents: float, largest: int) -> str:
-    return f"more than {largest}" if math.isinf(documents) else f"{documents:.0f}"
+    """N documents as read from the curves: "more than" the largest size where fib_only never gets there."""
+    return f"more than {largest}" if math.isinf(documents) else "n/a" if pd.isna(documents) else f"{documents:.0f}"
